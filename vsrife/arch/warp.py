@@ -1,0 +1,59 @@
+"""Backward warping with bilinear ``grid_sample`` (border padding, ``align_corners=True``).
+
+All official RIFE releases warp the same way: a pixel displacement field (x, y) is normalised by
+((W - 1) / 2, (H - 1) / 2) of the (padded) frame and added to an identity grid in [-1, 1].
+The identity grid is cached per size and device, because it is rebuilt for every warp otherwise.
+The grid is always float32: in fp16/bf16 the sampling position would be off by up to several pixels.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = ["backward_warp", "base_grid", "clear_grid_cache"]
+
+_CACHE_SIZE = 16
+_grid_cache: OrderedDict[tuple[int, int, torch.device], Tensor] = OrderedDict()
+_grid_lock = threading.Lock()
+
+
+def base_grid(height: int, width: int, device: torch.device) -> Tensor:
+    """Identity sampling grid of shape (1, 2, H, W) in float32, cached (LRU) per size and device."""
+    key = (height, width, device)
+    with _grid_lock:
+        grid = _grid_cache.get(key)
+        if grid is not None:
+            _grid_cache.move_to_end(key)
+            return grid
+    xs = torch.linspace(-1.0, 1.0, width, dtype=torch.float32, device=device).view(1, 1, 1, width)
+    ys = torch.linspace(-1.0, 1.0, height, dtype=torch.float32, device=device).view(1, 1, height, 1)
+    grid = torch.cat((xs.expand(1, 1, height, width), ys.expand(1, 1, height, width)), 1)
+    with _grid_lock:
+        _grid_cache[key] = grid
+        while len(_grid_cache) > _CACHE_SIZE:
+            _grid_cache.popitem(last=False)
+    return grid
+
+
+def clear_grid_cache() -> None:
+    """Drop all cached grids (frees device memory after a resolution change)."""
+    with _grid_lock:
+        _grid_cache.clear()
+
+
+def backward_warp(image: Tensor, flow: Tensor) -> Tensor:
+    """Sample ``image`` (N, C, H, W) at ``position + flow`` (N, 2, H, W, pixels); returns image's dtype."""
+    h, w = flow.shape[2:]
+    dtype = image.dtype
+    flow = flow.float()
+    div_x = (image.shape[3] - 1.0) / 2.0 or 1.0
+    div_y = (image.shape[2] - 1.0) / 2.0 or 1.0
+    norm = torch.cat((flow[:, 0:1] / div_x, flow[:, 1:2] / div_y), 1)
+    grid = (base_grid(h, w, flow.device) + norm).permute(0, 2, 3, 1)
+    out = F.grid_sample(image.float(), grid, mode="bilinear", padding_mode="border", align_corners=True)
+    return out if dtype == torch.float32 else out.to(dtype)
