@@ -8,6 +8,8 @@ final release that includes its ContextNet and U-Net); HD and HD v2 add ``contex
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -69,32 +71,47 @@ class RIFENet(nn.Module):
             t = t.reshape(-1, 1, 1, 1).expand(img0.shape[0], 1, 1, 1)
             est = self.flownet.estimate(img0, img1, t, scale, ensemble, feat0, feat1)
             return est.blend()
+        t = float(timestep)
         if ensemble:
             # Test-time augmentation of the official code: average with the result on flipped frames.
-            flipped = self._half(img0.flip(2, 3), img1.flip(2, 3), scale).flip(2, 3)
-            return (self._half(img0, img1, scale) + flipped) / 2
-        return self._half(img0, img1, scale)
+            flipped = self._fixed_t(img0.flip(2, 3), img1.flip(2, 3), scale, t).flip(2, 3)
+            return (self._fixed_t(img0, img1, scale, t) + flipped) / 2
+        return self._fixed_t(img0, img1, scale, t)
 
-    def _half(self, img0: Tensor, img1: Tensor, scale: float) -> Tensor:
-        """t = 0.5 synthesis of the families without a timestep input."""
+    def _fixed_t(self, img0: Tensor, img1: Tensor, scale: float, t: float = 0.5) -> Tensor:
+        """Synthesis for the families without a timestep input.
+
+        At t = 0.5 this is exactly the official computation. Other t rescale the t = 0.5 flows
+        linearly (F_t->0 = 2t F_0.5->0, F_t->1 = 2(1-t) F_0.5->1) and shift the mask logit by
+        log((1-t)/t) so the nearer frame weighs more; see ``timestep_mode="linear"`` in the engine.
+        """
         spec = self.spec
+        g0, g1 = 2.0 * t, 2.0 * (1.0 - t)
+        bias = 0.0 if t == 0.5 else math.log((1.0 - t) / t)
         if spec.family in ("paper", "v3"):
             est: FlowEstimate = self.flownet.estimate(img0, img1, scale=scale)
+            if t != 0.5:
+                flow = torch.cat((est.flow[:, :2] * g0, est.flow[:, 2:4] * g1), 1)
+                est = FlowEstimate(
+                    [*est.flows[:-1], flow],
+                    [*est.mask_logits[:-1], est.mask_logits[-1] + bias],
+                    backward_warp(img0, flow[:, :2]),
+                    backward_warp(img1, flow[:, 2:4]),
+                )
             return self.flownet.synthesize(img0, img1, est)
         flow = self.flownet(img0, img1, scale)[-1]
         if spec.family == "hd":
-            c0 = self.contextnet(img0, flow)
-            c1 = self.contextnet(img1, -flow)
-            flow = F.interpolate(flow, scale_factor=2.0, mode="bilinear", align_corners=False) * 2.0
-            w0, w1 = backward_warp(img0, flow), backward_warp(img1, -flow)
+            flow0, flow1 = flow * g0, -flow * g1
         else:
-            c0 = self.contextnet(img0, flow[:, :2])
-            c1 = self.contextnet(img1, flow[:, 2:4])
-            flow = F.interpolate(flow, scale_factor=2.0, mode="bilinear", align_corners=False) * 2.0
-            w0, w1 = backward_warp(img0, flow[:, :2]), backward_warp(img1, flow[:, 2:4])
-        out = self.fusionnet(w0, w1, flow, c0, c1)
+            flow0, flow1 = flow[:, :2] * g0, flow[:, 2:4] * g1
+        c0 = self.contextnet(img0, flow0)
+        c1 = self.contextnet(img1, flow1)
+        flow0 = F.interpolate(flow0, scale_factor=2.0, mode="bilinear", align_corners=False) * 2.0
+        flow1 = F.interpolate(flow1, scale_factor=2.0, mode="bilinear", align_corners=False) * 2.0
+        w0, w1 = backward_warp(img0, flow0), backward_warp(img1, flow1)
+        out = self.fusionnet(w0, w1, flow0 if spec.family == "hd" else torch.cat((flow0, flow1), 1), c0, c1)
         res = torch.sigmoid(out[:, :3]) * 2 - 1
-        mask = torch.sigmoid(out[:, 3:4])
+        mask = torch.sigmoid(out[:, 3:4] + bias)
         return torch.clamp(w0 * mask + w1 * (1 - mask) + res, 0, 1)
 
 

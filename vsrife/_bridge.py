@@ -1,0 +1,32 @@
+"""Python half of the native ``rife`` / ``vsrife`` plugin namespaces (``vsrife/_shim/rife_shim.c``).
+
+The plugin's ``RIFE`` calls :func:`bind` under the GIL; :func:`bind` hands :func:`_entry` to the
+plugin's ``Bind`` through VapourSynth's Python glue, which wraps it as a VapourSynth function. The
+plugin then calls that function with its own arguments, so the glue does all argument conversion.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import vapoursynth as vs
+
+
+def _entry(**kwargs: Any) -> dict[str, vs.VideoNode]:
+    """Run :func:`vsrife.filter.RIFE` with the plugin call's arguments."""
+    # VapourSynth hands `data` arguments over as str or, without a UTF-8 hint, as bytes.
+    args = {key: os.fsdecode(value) if isinstance(value, bytes) else value for key, value in kwargs.items()}
+    try:
+        from vsrife.filter import RIFE
+    except ImportError as error:
+        raise vs.Error(f"vsrife: cannot import vsrife.filter.RIFE ({type(error).__name__}: {error})") from None
+    clip = RIFE(**args)  # exceptions reach the caller as vs.Error, with the glue's traceback
+    if not isinstance(clip, vs.VideoNode):
+        raise vs.Error(f"vsrife.filter.RIFE returned {type(clip).__name__}, expected a VideoNode")
+    return {"clip": clip}
+
+
+def bind(namespace: str = "rife") -> None:
+    """Register :func:`_entry` with ``core.<namespace>.Bind`` in the current environment (called from C)."""
+    getattr(vs.core, namespace).Bind(func=_entry)
