@@ -142,7 +142,9 @@ def _problems(expected: dict[str, tuple[int, ...]], state: dict[str, Tensor]) ->
     missing = [k for k in expected if k not in got and not k.endswith(_OPTIONAL_SUFFIX)]
     unexpected = [k for k in got if k not in expected]
     shapes = [
-        f"{k} {tuple(got[k].shape)} (expected {expected[k]})" for k in expected if k in got and tuple(got[k].shape) != expected[k]
+        f"{k} {tuple(got[k].shape)} (expected {expected[k]})"
+        for k in expected
+        if k in got and tuple(got[k].shape) != expected[k]
     ]
     out = []
     if missing:
@@ -228,7 +230,9 @@ def read_checkpoint_layout_check(path: Path, info: ModelInfo, file_name: str) ->
     state, _ = read_state_dict(path)
     problems = _problems(layout(info.spec)[file_name], state)
     if problems:
-        raise ModelLoadError(f"model file {path} does not fit model {info.name!r} (family {info.family}): " + "; ".join(problems))
+        raise ModelLoadError(
+            f"model file {path} does not fit model {info.name!r} (family {info.family}): " + "; ".join(problems)
+        )
 
 
 def load_model(

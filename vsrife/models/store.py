@@ -142,9 +142,7 @@ def _check_and_place(tmp: Path, wf: WeightFile, target: Path, origin: str) -> No
         if wf.sha256 is not None:
             digest = sha256_file(tmp)
             if digest != wf.sha256:
-                raise FetchError(
-                    f"{origin}: sha256 mismatch (got {digest}, expected {wf.sha256}); nothing was saved"
-                )
+                raise FetchError(f"{origin}: sha256 mismatch (got {digest}, expected {wf.sha256}); nothing was saved")
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)

@@ -1,0 +1,290 @@
+"""Interpolator: the torch-level engine under the VapourSynth filter (and usable without it).
+
+It owns a loaded network and does everything around it: input checks, padding to the model's
+size multiple and cropping back, precision (fp32 / fp16 / bf16 autocast), memory format,
+arbitrary timesteps for models without a timestep input, and a bounded per-source-frame cache
+(padded tensors and 4.7+ encoder features), so each source frame is prepared once however many
+output frames use it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from vsrife.arch import RIFENet
+from vsrife.engine.devices import resolve_device, resolve_precision
+from vsrife.models.loading import LoadedModel, load_model
+
+__all__ = ["SCALES", "TIMESTEP_MODES", "Interpolator", "PreparedFrame"]
+
+SCALES = (0.25, 0.5, 1.0, 2.0, 4.0)
+TIMESTEP_MODES = ("auto", "native", "linear", "bisect")
+_RANGE_TOLERANCE = 1e-3
+_BISECT_DEPTH = 6
+
+
+@dataclass
+class PreparedFrame:
+    """A source frame ready for the network: padded, on the device, plus encoder features."""
+
+    image: Tensor
+    features: Tensor | None
+    height: int
+    width: int
+
+
+class Interpolator:
+    """Batched frame interpolation with one RIFE model.
+
+    Args:
+        model: version name, an already loaded model, or ``None`` for the offline default.
+        model_path: checkpoint file or folder (see :func:`vsrife.models.load_model`).
+        device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        precision: ``"auto"``, ``"fp32"``, ``"fp16"`` (CUDA) or ``"bf16"``.
+        scale: flow estimation at ``scale`` x resolution (0.5 for 4K, 2.0 for small frames).
+        ensemble: average with a second, mirrored pass (slower, smoother in hard areas).
+        timestep_mode: how t != 0.5 is produced for models without a timestep input
+            (``linear``: rescale the t = 0.5 flows; ``bisect``: recursive halving); 4.x is native.
+        cache_frames: how many prepared source frames to keep (LRU).
+        channels_last: NHWC memory format (default: on for CPU unless precision is exactly "fp32").
+    """
+
+    def __init__(
+        self,
+        model: str | LoadedModel | None = None,
+        *,
+        model_path: str | None = None,
+        device: str | torch.device = "auto",
+        precision: str = "auto",
+        scale: float = 1.0,
+        ensemble: bool = False,
+        timestep_mode: str = "auto",
+        cache_frames: int = 8,
+        channels_last: bool | None = None,
+    ) -> None:
+        if scale not in SCALES:
+            raise ValueError(f"scale must be one of {', '.join(map(str, SCALES))}, got {scale!r}")
+        if timestep_mode not in TIMESTEP_MODES:
+            raise ValueError(f"timestep_mode must be one of {', '.join(TIMESTEP_MODES)}, got {timestep_mode!r}")
+        if cache_frames < 2:
+            raise ValueError(f"cache_frames must be at least 2, got {cache_frames}")
+        self.device = resolve_device(device)
+        self.dtype = resolve_precision(precision, self.device)
+        loaded = model if isinstance(model, LoadedModel) else load_model(model, model_path)
+        self.loaded = loaded
+        self.spec = loaded.info.spec
+        if ensemble and self.spec.ensemble == "none":
+            raise ValueError(f"ensemble is not supported by model {loaded.name} (Practical-RIFE 4.21 and later)")
+        if timestep_mode == "native" and not self.spec.timestep_input:
+            raise ValueError(f'timestep_mode "native" needs a 4.x model; {loaded.name} has no timestep input')
+        self.scale = float(scale)
+        self.ensemble = bool(ensemble)
+        self.timestep_mode: Literal["native", "linear", "bisect"]
+        if self.spec.timestep_input:
+            self.timestep_mode = "native"
+        else:
+            self.timestep_mode = "linear" if timestep_mode in ("auto", "native") else timestep_mode  # type: ignore[assignment]
+        if channels_last is None:
+            # channels_last is much faster on CPU but sums in a different order; an explicit "fp32"
+            # keeps the official memory layout so results match the reference implementation.
+            channels_last = self.device.type == "cpu" and str(precision).lower() != "fp32"
+        self.channels_last = channels_last
+        net: RIFENet = loaded.network
+        weight_dtype = self.dtype if self.device.type == "cuda" else torch.float32
+        net = net.to(self.device, weight_dtype)
+        if self.channels_last:
+            net = net.to(memory_format=torch.channels_last)
+        self.network = net
+        self.multiple = self.spec.pad_multiple(self.scale)
+        self._cache: OrderedDict[Hashable, PreparedFrame] = OrderedDict()
+        self._mids: OrderedDict[Hashable, PreparedFrame] = OrderedDict()
+        self._cache_frames = cache_frames
+        self._lock = threading.RLock()
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def name(self) -> str:
+        """Version name of the loaded model."""
+        return self.loaded.name
+
+    def interpolate(self, img0: Tensor, img1: Tensor, t: float | Sequence[float] | Tensor = 0.5) -> Tensor:
+        """Frames at times ``t`` between ``img0`` and ``img1``.
+
+        ``img0``/``img1``: RGB float tensors in [0, 1], (3, H, W) or (N, 3, H, W), any size.
+        ``t``: one value or one per batch item, each in [0, 1]. t = 0 and t = 1 return the
+        inputs exactly. The result has the inputs' shape, dtype and device.
+        """
+        a, squeeze = self._check_image("img0", img0)
+        b, _ = self._check_image("img1", img1)
+        if a.shape != b.shape:
+            raise ValueError(f"img0 and img1 must have the same shape, got {tuple(img0.shape)} and {tuple(img1.shape)}")
+        ts = self._check_t(t, a.shape[0])
+        out = torch.empty_like(a)
+        for i, ti in enumerate(ts):
+            if ti == 0.0:
+                out[i] = a[i]
+            elif ti == 1.0:
+                out[i] = b[i]
+            else:
+                with self._lock:
+                    f0 = self.prepare(a[i : i + 1])
+                    f1 = self.prepare(b[i : i + 1])
+                    out[i] = self.interpolate_prepared(f0, f1, ti)[0].to(out.device, out.dtype)
+        return out[0] if squeeze else out
+
+    def prepare(self, image: Tensor, key: Hashable | None = None) -> PreparedFrame:
+        """Pad and upload one (1, 3, H, W) frame and compute its encoder features; cached by ``key``.
+
+        The image is assumed valid (the filter produces it); use :meth:`interpolate` for checks.
+        """
+        with self._lock:
+            if key is not None and key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+            h, w = image.shape[2:]
+            ph, pw = _round_up(h, self.multiple), _round_up(w, self.multiple)
+            x = image.to(self.device, non_blocking=True).float().clamp_(0.0, 1.0)
+            if (ph, pw) != (h, w):
+                x = F.pad(x, (0, pw - w, 0, ph - h))
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            feats = None
+            if self.network.has_encoder:
+                with self._inference():
+                    feats = self.network.encode(x)
+            frame = PreparedFrame(x, feats, h, w)
+            if key is not None:
+                self._cache[key] = frame
+                while len(self._cache) > self._cache_frames:
+                    self._cache.popitem(last=False)
+            return frame
+
+    def interpolate_prepared(
+        self, f0: PreparedFrame, f1: PreparedFrame, t: float, key: Hashable | None = None
+    ) -> Tensor:
+        """Interpolated frame (1, 3, H, W) in float32 on the engine's device, cropped to the input size.
+
+        ``key`` identifies the (f0, f1) pair so bisection can reuse midpoints across calls.
+        """
+        if f0.image.shape != f1.image.shape:
+            raise ValueError("frames of one interpolation must have the same size")
+        if not 0.0 <= t <= 1.0 or math.isnan(t):
+            raise ValueError(f"t must be in [0, 1], got {t}")
+        with self._lock:
+            if t == 0.0:
+                out = f0.image
+            elif t == 1.0:
+                out = f1.image
+            elif self.timestep_mode == "bisect" and t != 0.5:
+                out = self._bisect(f0, f1, t, key)
+            else:
+                out = self._run(f0, f1, t)
+            return out[:, :, : f0.height, : f0.width].float()
+
+    def clear_cache(self) -> None:
+        """Forget all prepared frames (frees device memory)."""
+        with self._lock:
+            self._cache.clear()
+            self._mids.clear()
+
+    # ------------------------------------------------------------------ internals
+
+    @contextlib.contextmanager
+    def _inference(self) -> Iterator[None]:
+        with torch.no_grad():
+            if self.dtype == torch.float32:
+                yield
+            else:
+                with torch.autocast(self.device.type, dtype=self.dtype):
+                    yield
+
+    def _run(self, f0: PreparedFrame, f1: PreparedFrame, t: float) -> Tensor:
+        with self._inference():
+            out = self.network(
+                f0.image, f1.image, t, scale=self.scale, ensemble=self.ensemble, feat0=f0.features, feat1=f1.features
+            )
+        return out.float().clamp_(0.0, 1.0)
+
+    def _bisect(self, f0: PreparedFrame, f1: PreparedFrame, t: float, key: Hashable | None) -> Tensor:
+        """Recursive halving: t is reached by a path of t = 0.5 steps; the last interval is blended."""
+        lo, hi, a, b = 0.0, 1.0, f0, f1
+        path = ""
+        for _ in range(_BISECT_DEPTH):
+            mid_t = (lo + hi) / 2
+            if abs(t - mid_t) < 1e-9:
+                return self._mid(a, b, key, path)
+            mid = self._mid(a, b, key, path)
+            if t < mid_t:
+                hi, b, path = mid_t, mid, path + "0"
+            else:
+                lo, a, path = mid_t, mid, path + "1"
+        w = (t - lo) / (hi - lo)
+        return a.image * (1 - w) + b.image * w
+
+    def _mid(self, a: PreparedFrame, b: PreparedFrame, key: Hashable | None, path: str) -> PreparedFrame:
+        cache_key = (key, path) if key is not None else None
+        if cache_key is not None and cache_key in self._mids:
+            return self._mids[cache_key]
+        img = self._run(a, b, 0.5)
+        frame = PreparedFrame(img.contiguous(memory_format=torch.channels_last) if self.channels_last else img,
+                              None, a.height, a.width)  # fmt: skip
+        if cache_key is not None:
+            self._mids[cache_key] = frame
+            while len(self._mids) > 4 * self._cache_frames:
+                self._mids.popitem(last=False)
+        return frame
+
+    @staticmethod
+    def _check_image(name: str, img: object) -> tuple[Tensor, bool]:
+        if not isinstance(img, Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(img).__name__}")
+        if not img.is_floating_point():
+            raise TypeError(f"{name} must be a floating-point tensor with values in [0, 1], got dtype {img.dtype}")
+        squeeze = img.dim() == 3
+        x = img.unsqueeze(0) if squeeze else img
+        if x.dim() != 4 or x.shape[1] != 3:
+            raise ValueError(f"{name} must have shape (3, H, W) or (N, 3, H, W) (RGB), got {tuple(img.shape)}")
+        if x.shape[0] == 0 or x.shape[2] == 0 or x.shape[3] == 0:
+            raise ValueError(f"{name} must not be empty, got shape {tuple(img.shape)}")
+        lo, hi = torch.aminmax(x.detach().float())
+        lo_v, hi_v = float(lo), float(hi)
+        if not (math.isfinite(lo_v) and math.isfinite(hi_v)):
+            raise ValueError(f"{name} contains NaN or infinite values")
+        if lo_v < -_RANGE_TOLERANCE or hi_v > 1 + _RANGE_TOLERANCE:
+            raise ValueError(f"{name} values must lie in [0, 1], found min {lo_v:.4g} and max {hi_v:.4g}")
+        return x, squeeze
+
+    @staticmethod
+    def _check_t(t: float | Sequence[float] | Tensor, n: int) -> list[float]:
+        if isinstance(t, Tensor):
+            values = [float(v) for v in t.flatten().tolist()]
+        elif isinstance(t, (int, float)):
+            values = [float(t)]
+        else:
+            try:
+                values = [float(v) for v in t]
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"t must be a number, a sequence of numbers or a tensor, got {t!r}") from exc
+        if len(values) == 1:
+            values = values * n
+        if len(values) != n:
+            raise ValueError(f"t must have one value or one per batch item ({n}), got {len(values)}")
+        for v in values:
+            if math.isnan(v) or not 0.0 <= v <= 1.0:
+                raise ValueError(f"t must be in [0, 1], got {v}")
+        return values
+
+
+def _round_up(x: int, m: int) -> int:
+    return (x + m - 1) // m * m

@@ -1,0 +1,53 @@
+"""Decoding video to RGB arrays with ffmpeg (for evaluation, tests and training; no VapourSynth)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["probe", "read_frames"]
+
+
+def _ffmpeg(tool: str = "ffmpeg") -> str:
+    exe = shutil.which(tool)
+    if exe is None:
+        raise RuntimeError(f"{tool} was not found on PATH (install it, e.g. `apt-get install ffmpeg`)")
+    return exe
+
+
+def probe(path: str | Path) -> dict[str, object]:
+    """Width, height, frame rate (as a string fraction) and frame count of the first video stream."""
+    cmd = [
+        _ffmpeg("ffprobe"), "-v", "error", "-select_streams", "v:0", "-count_packets",
+        "-show_entries", "stream=width,height,r_frame_rate,nb_read_packets", "-of", "json", str(path),
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"ffprobe cannot read {path}: {proc.stderr.strip()}")
+    streams = json.loads(proc.stdout).get("streams") or []
+    if not streams:
+        raise RuntimeError(f"{path} has no video stream")
+    s = streams[0]
+    return {"width": int(s["width"]), "height": int(s["height"]), "fps": s["r_frame_rate"],
+            "frames": int(s.get("nb_read_packets", 0))}  # fmt: skip
+
+
+def read_frames(path: str | Path, start: int = 0, count: int | None = None) -> np.ndarray:
+    """Frames ``start`` .. ``start + count - 1`` as uint8 RGB, shape (N, H, W, 3), every frame kept (no
+    rate conversion)."""
+    info = probe(path)
+    w, h = int(info["width"]), int(info["height"])  # type: ignore[arg-type]
+    select = f"select='gte(n\\,{start})'" + ("" if count is None else f"*lt(n\\,{start + count})")
+    cmd = [
+        _ffmpeg(), "-v", "error", "-i", str(path), "-vf", select, "-fps_mode", "passthrough",
+        "-f", "rawvideo", "-pix_fmt", "rgb24", "-",
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"ffmpeg cannot decode {path}: {proc.stderr.decode(errors='replace').strip()}")
+    data = np.frombuffer(proc.stdout, dtype=np.uint8)
+    return data.reshape(-1, h, w, 3)
