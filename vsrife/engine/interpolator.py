@@ -10,7 +10,9 @@ output frames use it.
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
+import numbers
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Iterator, Sequence
@@ -100,6 +102,9 @@ class Interpolator:
             channels_last = self.device.type == "cpu" and str(precision).lower() != "fp32"
         self.channels_last = channels_last
         net: RIFENet = loaded.network
+        if loaded is model:
+            # ``.to`` converts a module in place: never change the caller's network (another engine may use it)
+            net = copy.deepcopy(net)
         weight_dtype = self.dtype if self.device.type == "cuda" else torch.float32
         net = net.to(self.device, weight_dtype)
         if self.channels_last:
@@ -143,6 +148,14 @@ class Interpolator:
                     out[i] = self.interpolate_prepared(f0, f1, ti)[0].to(out.device, out.dtype)
         return out[0] if squeeze else out
 
+    def cached(self, key: Hashable) -> PreparedFrame | None:
+        """The prepared frame stored under ``key``, if still cached."""
+        with self._lock:
+            frame = self._cache.get(key)
+            if frame is not None:
+                self._cache.move_to_end(key)
+            return frame
+
     def prepare(self, image: Tensor, key: Hashable | None = None) -> PreparedFrame:
         """Pad and upload one (1, 3, H, W) frame and compute its encoder features; cached by ``key``.
 
@@ -154,7 +167,8 @@ class Interpolator:
                 return self._cache[key]
             h, w = image.shape[2:]
             ph, pw = _round_up(h, self.multiple), _round_up(w, self.multiple)
-            x = image.to(self.device, non_blocking=True).float().clamp_(0.0, 1.0)
+            # out of place: ``image`` may be the caller's tensor (``.to``/``.float`` return it unchanged)
+            x = image.to(self.device, non_blocking=True).float().clamp(0.0, 1.0)
             if (ph, pw) != (h, w):
                 x = F.pad(x, (0, pw - w, 0, ph - h))
             if self.channels_last:
@@ -186,8 +200,8 @@ class Interpolator:
                 out = f0.image
             elif t == 1.0:
                 out = f1.image
-            elif self.timestep_mode == "bisect" and t != 0.5:
-                out = self._bisect(f0, f1, t, key)
+            elif self.timestep_mode == "bisect":
+                out = self._bisect(f0, f1, t, key)  # t = 0.5 too, so the first midpoint is cached and shared
             else:
                 out = self._run(f0, f1, t)
             return out[:, :, : f0.height, : f0.width].float()
@@ -223,7 +237,7 @@ class Interpolator:
         for _ in range(_BISECT_DEPTH):
             mid_t = (lo + hi) / 2
             if abs(t - mid_t) < 1e-9:
-                return self._mid(a, b, key, path)
+                return self._mid(a, b, key, path).image
             mid = self._mid(a, b, key, path)
             if t < mid_t:
                 hi, b, path = mid_t, mid, path + "0"
@@ -269,7 +283,9 @@ class Interpolator:
     def _check_t(t: float | Sequence[float] | Tensor, n: int) -> list[float]:
         if isinstance(t, Tensor):
             values = [float(v) for v in t.flatten().tolist()]
-        elif isinstance(t, (int, float)):
+        elif isinstance(t, (str, bytes)):
+            raise TypeError(f"t must be a number, a sequence of numbers or a tensor, got {t!r}")
+        elif isinstance(t, numbers.Real):  # also numpy scalars (np.float32 is not a float subclass)
             values = [float(t)]
         else:
             try:

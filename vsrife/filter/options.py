@@ -1,0 +1,106 @@
+"""Argument checking for :func:`vsrife.filter.RIFE`: one place that knows every parameter's rules.
+
+Each error names the parameter and what it accepts; the filter turns them into ``vs.Error``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from vsrife.engine.interpolator import SCALES, TIMESTEP_MODES
+from vsrife.filter.scenechange import DEFAULT_SC_THRESHOLD, SC_METHODS
+
+__all__ = ["CUT_ACTIONS", "DEFAULT_SKIP_THRESHOLD", "FilterOptions"]
+
+CUT_ACTIONS = ("repeat", "blend")
+DEFAULT_SKIP_THRESHOLD = 60.0
+_PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+
+
+def _text(name: str, value: Any, allowed: tuple[str, ...] | None = None) -> str:
+    if isinstance(value, bytes):
+        value = value.decode()
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be a string, got {value!r}")
+    text = value.strip()
+    if allowed is not None and text.lower() not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(repr(a) for a in allowed)}, got {value!r}")
+    return text.lower() if allowed is not None else text
+
+
+def _flag(name: str, value: Any) -> bool:
+    if isinstance(value, bool) or value in (0, 1):
+        return bool(value)
+    raise ValueError(f"{name} must be a boolean (True/False or 1/0), got {value!r}")
+
+
+def _number(name: str, value: Any, lo: float, hi: float, lo_open: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    v = float(value)
+    if v < lo or v > hi or (lo_open and v == lo):
+        bound = f"({lo}, {hi}]" if lo_open else f"[{lo}, {hi}]"
+        raise ValueError(f"{name} must be in {bound}, got {value!r}")
+    return v
+
+
+@dataclass(frozen=True)
+class FilterOptions:
+    """Validated filter arguments (rate arguments are checked in :mod:`vsrife.filter.timing`)."""
+
+    model: str | None
+    model_path: str | None
+    scale: float
+    ensemble: bool
+    sc: bool
+    sc_threshold: float
+    sc_method: str
+    on_cut: str
+    skip: bool
+    skip_threshold: float
+    device: str
+    precision: str
+    timestep_mode: str
+    threads: int
+
+    @classmethod
+    def parse(
+        cls,
+        *,
+        model: Any = None,
+        model_path: Any = None,
+        scale: Any = 1.0,
+        ensemble: Any = False,
+        sc: Any = True,
+        sc_threshold: Any = DEFAULT_SC_THRESHOLD,
+        sc_method: Any = "auto",
+        on_cut: Any = "repeat",
+        skip: Any = False,
+        skip_threshold: Any = DEFAULT_SKIP_THRESHOLD,
+        device: Any = "auto",
+        precision: Any = "auto",
+        timestep_mode: Any = "auto",
+        threads: Any = 0,
+    ) -> FilterOptions:
+        if isinstance(scale, bool) or scale not in SCALES:
+            raise ValueError(f"scale must be one of {', '.join(map(str, SCALES))}, got {scale!r}")
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+            raise ValueError(f"threads must be a non-negative integer (0 = torch's default), got {threads!r}")
+        return cls(
+            model=None if model is None else _text("model", model),
+            model_path=None if model_path is None else _text("model_path", model_path),
+            scale=float(scale),
+            ensemble=_flag("ensemble", ensemble),
+            sc=_flag("sc", sc),
+            sc_threshold=_number("sc_threshold", sc_threshold, 0.0, 1.0, lo_open=True),
+            sc_method=_text("sc_method", sc_method, SC_METHODS),
+            on_cut=_text("on_cut", on_cut, CUT_ACTIONS),
+            skip=_flag("skip", skip),
+            skip_threshold=_number("skip_threshold", skip_threshold, 0.0, 200.0, lo_open=True),
+            device=_text("device", device),
+            precision=_text("precision", precision, _PRECISIONS),
+            timestep_mode=_text("timestep_mode", timestep_mode, TIMESTEP_MODES),
+            threads=threads,
+        )

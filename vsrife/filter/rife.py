@@ -1,0 +1,271 @@
+"""The VapourSynth filter: ``core.rife.RIFE(clip, ...)`` / ``vsrife.RIFE(clip, ...)``.
+
+Graph: the source clip is mapped twice with ``SelectEvery`` so that output frame n sees its left
+and right source frames; one ``ModifyFrame`` callback (:class:`_Renderer`) then returns the left
+frame untouched for t = 0, repeats or blends at scene cuts and static pairs, and otherwise
+converts both frames to RGB tensors (once per source frame, cached by the engine), runs the
+network and writes the result back in the clip's own format. Props of the left source frame are
+carried over; every frame gets exact ``_DurationNum``/``_DurationDen``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+import torch
+import vapoursynth as vs
+
+from vsrife.engine.interpolator import Interpolator, PreparedFrame
+from vsrife.filter.convert import ColorConverter, PlaneFormat
+from vsrife.filter.options import FilterOptions
+from vsrife.filter.scenechange import cut_from_props, cut_metric, psnr_db, thumbnail
+from vsrife.filter.timing import Timing, rate_factor
+from vsrife.models import ModelLoadError
+from vsrife.models.registry import DEFAULT_MODEL
+from vsrife.models.store import FetchError
+
+__all__ = ["RIFE"]
+
+core = vs.core
+
+
+def RIFE(
+    clip: vs.VideoNode,
+    model: str | None = None,
+    model_path: str | None = None,
+    factor_num: int = 2,
+    factor_den: int = 1,
+    fps_num: int | None = None,
+    fps_den: int | None = None,
+    scale: float = 1.0,
+    ensemble: bool = False,
+    sc: bool = True,
+    sc_threshold: float = 0.07,
+    sc_method: str = "auto",
+    on_cut: str = "repeat",
+    skip: bool = False,
+    skip_threshold: float = 60.0,
+    device: str = "auto",
+    precision: str = "auto",
+    timestep_mode: str = "auto",
+    threads: int = 0,
+) -> vs.VideoNode:
+    """Raise the frame rate of ``clip`` with RIFE.
+
+    Args:
+        clip: any constant-format RGB, YUV or GRAY clip (8-16 bit integer, 16/32 bit float).
+        model: version name (``"3.6"`` default: best model available offline; ``"4.6"``, ``"4.25"``...).
+        model_path: checkpoint file or folder of official files (version inferred unless ``model``).
+        factor_num, factor_den: rate multiplier (default 2/1).
+        fps_num, fps_den: target rate instead of a factor (needs a clip with a known rate).
+        scale: flow resolution factor (0.25, 0.5, 1, 2, 4); 0.5 for 4K.
+        ensemble: second mirrored pass averaged in (slower).
+        sc: handle scene changes; ``sc_method`` "auto" (frame props when present, else built-in),
+            "builtin" or "props"; ``sc_threshold`` of the built-in metric; ``on_cut`` "repeat"
+            (show the previous frame) or "blend".
+        skip: copy instead of interpolating when neighbours are identical above ``skip_threshold`` dB PSNR.
+        device: "auto", "cpu", "cuda", "cuda:N"; precision: "auto", "fp32", "fp16", "bf16".
+        timestep_mode: t != 1/2 for models without timestep input: "auto"/"linear" or "bisect".
+        threads: torch CPU threads per worker (0: torch default).
+    """
+    try:
+        return _build(
+            clip, model, model_path, factor_num, factor_den, fps_num, fps_den, scale, ensemble, sc, sc_threshold,
+            sc_method, on_cut, skip, skip_threshold, device, precision, timestep_mode, threads,
+        )  # fmt: skip
+    except (ValueError, TypeError, ModelLoadError, FetchError, KeyError) as exc:
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        raise vs.Error(f"RIFE: {msg}") from exc
+
+
+def _build(
+    clip: Any,
+    model: Any,
+    model_path: Any,
+    factor_num: Any,
+    factor_den: Any,
+    fps_num: Any,
+    fps_den: Any,
+    scale: Any,
+    ensemble: Any,
+    sc: Any,
+    sc_threshold: Any,
+    sc_method: Any,
+    on_cut: Any,
+    skip: Any,
+    skip_threshold: Any,
+    device: Any,
+    precision: Any,
+    timestep_mode: Any,
+    threads: Any,
+) -> vs.VideoNode:
+    if not isinstance(clip, vs.VideoNode):
+        raise ValueError(f"clip must be a VapourSynth video clip, got {type(clip).__name__}")
+    if clip.format is None or clip.width == 0 or clip.height == 0:
+        raise ValueError("clip must have a constant format and size (variable-format or variable-size clips)")
+    fmt = PlaneFormat.from_vs(clip.format)
+    if clip.num_frames < 2:
+        raise ValueError(f"clip must have at least 2 frames, got {clip.num_frames}")
+    opts = FilterOptions.parse(
+        model=model, model_path=model_path, scale=scale, ensemble=ensemble, sc=sc, sc_threshold=sc_threshold,
+        sc_method=sc_method, on_cut=on_cut, skip=skip, skip_threshold=skip_threshold, device=device,
+        precision=precision, timestep_mode=timestep_mode, threads=threads,
+    )  # fmt: skip
+    src_fps = Fraction(clip.fps_num, clip.fps_den) if clip.fps_den else Fraction(0)
+    factor = rate_factor(factor_num, factor_den, fps_num, fps_den, src_fps)
+    timing = Timing.create(factor, clip.num_frames)
+    engine = Interpolator(
+        opts.model if opts.model is not None or opts.model_path is not None else DEFAULT_MODEL,
+        model_path=opts.model_path, device=opts.device, precision=opts.precision,
+        scale=opts.scale, ensemble=opts.ensemble, timestep_mode=opts.timestep_mode,
+    )  # fmt: skip
+    out_fps = timing.out_fps(src_fps)
+    converter = ColorConverter(fmt, clip.width, clip.height, engine.device)
+    renderer = _Renderer(engine, converter, timing, opts, 1 / out_fps if out_fps else None)
+
+    shifted = clip[1:] + clip[-1]
+    cycle, offsets = timing.select_every()
+    left = core.std.SelectEvery(clip, cycle=cycle, offsets=offsets, modify_duration=False)
+    right = core.std.SelectEvery(shifted, cycle=cycle, offsets=offsets, modify_duration=False)
+    out = core.std.ModifyFrame(left, [left, right], renderer)
+    if out_fps:
+        out = core.std.AssumeFPS(out, fpsnum=out_fps.numerator, fpsden=out_fps.denominator)
+    if out.num_frames != timing.out_frames:
+        out = out[: timing.out_frames]
+    return out
+
+
+class _Renderer:
+    """The per-frame callback: decisions (copy / cut / static / interpolate) and format round trip."""
+
+    _THUMBS = 16
+
+    def __init__(
+        self,
+        engine: Interpolator,
+        converter: ColorConverter,
+        timing: Timing,
+        opts: FilterOptions,
+        out_duration: Fraction | None,
+    ) -> None:
+        self.engine = engine
+        self.converter = converter
+        self.timing = timing
+        self.opts = opts
+        self.out_duration = out_duration
+        self.lock = threading.RLock()
+        self.local = threading.local()
+        self.thumbs: OrderedDict[int, torch.Tensor] = OrderedDict()
+        self.pairs: OrderedDict[int, str] = OrderedDict()
+
+    def __call__(self, n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
+        left, right = f
+        i, t = self.timing.source(n)
+        out = left.copy()
+        self._set_duration(out, left)
+        out.props["VsrifeSource"] = i
+        out.props["VsrifeT"] = float(t)
+        if t == 0 or i + 1 >= self.timing.src_frames:
+            out.props["VsrifeAction"] = "source"
+            return out
+        with self.lock:
+            self._threads()
+            action = self._classify(i, left, right)
+            out.props["VsrifeAction"] = action
+            if action == "cut" and self.opts.on_cut == "repeat":
+                return out
+            if action == "static":
+                return out
+            if action == "cut":
+                self._blend(out, left, right, float(t))
+                return out
+            f0 = self._prepared(i, left)
+            f1 = self._prepared(i + 1, right)
+            rgb = self.engine.interpolate_prepared(f0, f1, float(t), key=i)
+            self._write(out, self.converter.from_rgb(rgb, left.props))
+        return out
+
+    # -------------------------------------------------------------- decisions
+
+    def _classify(self, i: int, left: vs.VideoFrame, right: vs.VideoFrame) -> str:
+        """'cut', 'static' or 'interpolate' for the pair (i, i + 1), computed once per pair."""
+        if i in self.pairs:
+            return self.pairs[i]
+        action = "interpolate"
+        if self.opts.sc and self._is_cut(i, left, right):
+            action = "cut"
+        elif self.opts.skip:
+            f0, f1 = self._prepared(i, left), self._prepared(i + 1, right)
+            h, w = f0.height, f0.width
+            if psnr_db(f0.image[:, :, :h, :w], f1.image[:, :, :h, :w]) >= self.opts.skip_threshold:
+                action = "static"
+        self.pairs[i] = action
+        while len(self.pairs) > 64:
+            self.pairs.popitem(last=False)
+        return action
+
+    def _is_cut(self, i: int, left: vs.VideoFrame, right: vs.VideoFrame) -> bool:
+        method = self.opts.sc_method
+        if method in ("auto", "props"):
+            flagged = cut_from_props(left.props, right.props)
+            if flagged is not None or method == "props":
+                return bool(flagged)
+        score = cut_metric(self._thumb(i, left), self._thumb(i + 1, right))
+        return score >= self.opts.sc_threshold
+
+    def _thumb(self, index: int, frame: vs.VideoFrame) -> torch.Tensor:
+        if index not in self.thumbs:
+            self.thumbs[index] = thumbnail(self.converter.luma(_planes(frame), frame.props))
+            while len(self.thumbs) > self._THUMBS:
+                self.thumbs.popitem(last=False)
+        return self.thumbs[index]
+
+    # -------------------------------------------------------------- pixels
+
+    def _prepared(self, index: int, frame: vs.VideoFrame) -> PreparedFrame:
+        """The source frame as a padded network input, converted and uploaded once per source frame."""
+        cached = self.engine.cached(index)
+        if cached is not None:
+            return cached
+        return self.engine.prepare(self.converter.to_rgb(_planes(frame), frame.props), key=index)
+
+    def _blend(self, out: vs.VideoFrame, left: vs.VideoFrame, right: vs.VideoFrame, t: float) -> None:
+        for p in range(out.format.num_planes):
+            a = np.asarray(left[p], dtype=np.float32)
+            b = np.asarray(right[p], dtype=np.float32)
+            mixed = a * (1.0 - t) + b * t
+            dst = np.asarray(out[p])
+            if np.issubdtype(dst.dtype, np.integer):
+                mixed = np.rint(mixed)
+            np.copyto(dst, mixed.astype(dst.dtype))
+
+    @staticmethod
+    def _write(out: vs.VideoFrame, planes: list[torch.Tensor]) -> None:
+        for p, plane in enumerate(planes):
+            np.copyto(np.asarray(out[p]), plane.cpu().numpy())
+
+    def _set_duration(self, out: vs.VideoFrame, left: vs.VideoFrame) -> None:
+        """1/fps for constant-rate clips; the source frame's duration · den/num for fps-0 clips."""
+        if self.out_duration is not None:
+            d = self.out_duration
+        else:
+            num, den = left.props.get("_DurationNum"), left.props.get("_DurationDen")
+            if not num or not den:
+                return
+            d = self.timing.duration(Fraction(int(num), int(den)))
+        out.props["_DurationNum"] = d.numerator
+        out.props["_DurationDen"] = d.denominator
+
+    def _threads(self) -> None:
+        """torch's intra-op thread count is per OS thread: set it in each VapourSynth worker once."""
+        if self.opts.threads and getattr(self.local, "threads", None) != self.opts.threads:
+            torch.set_num_threads(self.opts.threads)
+            self.local.threads = self.opts.threads
+
+
+def _planes(frame: vs.VideoFrame) -> list[np.ndarray]:
+    return [np.asarray(frame[p]) for p in range(frame.format.num_planes)]
