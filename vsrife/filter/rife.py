@@ -1,11 +1,12 @@
 """The VapourSynth filter: ``core.rife.RIFE(clip, ...)`` / ``vsrife.RIFE(clip, ...)``.
 
 Graph: the source clip is mapped twice with ``SelectEvery`` so that output frame n sees its left
-and right source frames; one ``ModifyFrame`` callback (:class:`_Renderer`) then returns the left
-frame untouched for t = 0, repeats or blends at scene cuts and static pairs, and otherwise
-converts both frames to RGB tensors (once per source frame, cached by the engine), runs the
-network and writes the result back in the clip's own format. Props of the left source frame are
-carried over; every frame gets exact ``_DurationNum``/``_DurationDen``.
+and right source frames (t = 0 frames see their left frame twice: they never depend on a later
+one); one ``ModifyFrame`` callback (:class:`_Renderer`) then returns the left frame untouched for
+t = 0, repeats or blends at scene cuts and static pairs, and otherwise converts both frames to
+RGB tensors (once per source frame, cached by the engine), runs the network and writes the result
+back in the clip's own format. Props of the left source frame are carried over; every frame gets
+exact ``_DurationNum``/``_DurationDen``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from vsrife.engine.interpolator import Interpolator, PreparedFrame
 from vsrife.filter.convert import ColorConverter, PlaneFormat
 from vsrife.filter.options import FilterOptions
 from vsrife.filter.scenechange import cut_from_props, cut_metric, psnr_db, thumbnail
-from vsrife.filter.timing import Timing, rate_factor
+from vsrife.filter.timing import MAX_FRAMES, Timing, rate_factor
 from vsrife.models import ModelLoadError
 from vsrife.models.registry import DEFAULT_MODEL
 from vsrife.models.store import FetchError
@@ -48,7 +49,7 @@ def RIFE(
     sc_method: str = "auto",
     on_cut: str = "repeat",
     skip: bool = False,
-    skip_threshold: float = 60.0,
+    skip_threshold: float = 50.0,
     device: str = "auto",
     precision: str = "auto",
     timestep_mode: str = "auto",
@@ -67,7 +68,8 @@ def RIFE(
         sc: handle scene changes; ``sc_method`` "auto" (frame props when present, else built-in),
             "builtin" or "props"; ``sc_threshold`` of the built-in metric; ``on_cut`` "repeat"
             (show the previous frame) or "blend".
-        skip: copy instead of interpolating when neighbours are identical above ``skip_threshold`` dB PSNR.
+        skip: copy instead of interpolating when neighbours are identical above ``skip_threshold`` dB PSNR
+            (50 dB default: catches re-encoded repeated frames, which are not bit-identical).
         device: "auto", "cpu", "cuda", "cuda:N"; precision: "auto", "fp32", "fp16", "bf16".
         timestep_mode: t != 1/2 for models without timestep input: "auto"/"linear" or "bisect".
         threads: torch CPU threads per worker (0: torch default).
@@ -105,7 +107,8 @@ def _build(
 ) -> vs.VideoNode:
     if not isinstance(clip, vs.VideoNode):
         raise ValueError(f"clip must be a VapourSynth video clip, got {type(clip).__name__}")
-    if clip.format is None or clip.width == 0 or clip.height == 0:
+    # R81: a variable-format clip has a VideoFormat of colour family UNDEFINED, not None
+    if clip.format is None or clip.format.color_family == vs.UNDEFINED or clip.width == 0 or clip.height == 0:
         raise ValueError("clip must have a constant format and size (variable-format or variable-size clips)")
     fmt = PlaneFormat.from_vs(clip.format)
     if clip.num_frames < 2:
@@ -129,8 +132,17 @@ def _build(
 
     shifted = clip[1:] + clip[-1]
     cycle, offsets = timing.select_every()
+    if timing.out_frames == MAX_FRAMES:
+        # Output capped (e.g. mpv's 2^27-frame clips times a large factor): SelectEvery refuses results
+        # longer than MAX_FRAMES, so feed it only the whole cycles that fit.
+        needed = min(clip.num_frames, MAX_FRAMES // len(offsets) * cycle)
+        clip, shifted = clip[:needed], shifted[:needed]
     left = core.std.SelectEvery(clip, cycle=cycle, offsets=offsets, modify_duration=False)
-    right = core.std.SelectEvery(shifted, cycle=cycle, offsets=offsets, modify_duration=False)
+    # Output frames at t = 0 take their left frame as "right" too, so they never request the next source
+    # frame: inside mpv that request fails past the last decoded frame and ends playback early.
+    pairs = core.std.Interleave([clip, shifted], modify_duration=False)  # 2i: frame i, 2i + 1: frame i + 1
+    right_offsets = [2 * o + (1 if r * timing.den % timing.num else 0) for r, o in enumerate(offsets)]
+    right = core.std.SelectEvery(pairs, cycle=2 * cycle, offsets=right_offsets, modify_duration=False)
     out = core.std.ModifyFrame(left, [left, right], renderer)
     if out_fps:
         out = core.std.AssumeFPS(out, fpsnum=out_fps.numerator, fpsden=out_fps.denominator)

@@ -30,5 +30,6 @@ def open_video(path: str | os.PathLike[str], core: vs.Core | None = None) -> vs.
         raise vs.Error("BestSource (core.bs) is not available: pip install vapoursynth-bestsource")
     cache = bestsource_cache()
     cache.mkdir(parents=True, exist_ok=True)
-    # cachemode 3: read and write the index under cachepath (an absolute folder).
-    return core.bs.VideoSource(str(p.resolve()), cachemode=3, cachepath=str(cache))
+    # cachemode 2: read and write the index in a subtree of the folder cachepath (modes 3 and 4 would
+    # take cachepath as the index file's own path, shared by every video).
+    return core.bs.VideoSource(str(p.resolve()), cachemode=2, cachepath=str(cache))

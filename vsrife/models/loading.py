@@ -89,13 +89,17 @@ def read_state_dict(path: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
         raise ModelLoadError(f"model file {path} is not a regular file")
     if path.stat().st_size == 0:
         raise ModelLoadError(f"model file {path} is empty (0 bytes): an interrupted download? fetch it again")
+    if not _looks_like_checkpoint(path):
+        raise ModelLoadError(f"model file {path} is not a PyTorch checkpoint (neither a zip archive nor a pickle)")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
         hint = "truncated" if _looks_like_zip(path) else "not a PyTorch checkpoint"
         raise ModelLoadError(f"model file {path} cannot be read ({hint}): {str(exc).splitlines()[0]}") from exc
-    except Exception as exc:  # unpickling of disallowed globals, etc.
-        raise ModelLoadError(f"model file {path} is not a plain state dict: {str(exc).splitlines()[0]}") from exc
+    except Exception as exc:  # unpickling of disallowed globals, etc.: refused, never executed
+        raise ModelLoadError(
+            f"model file {path} is not a plain state dict of tensors (it pickles other objects; refused for safety)"
+        ) from exc
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not obj:
@@ -117,6 +121,13 @@ def read_state_dict(path: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
 def _looks_like_zip(path: Path) -> bool:
     with path.open("rb") as fh:
         return fh.read(4) == b"PK\x03\x04"
+
+
+def _looks_like_checkpoint(path: Path) -> bool:
+    """torch.save writes a zip archive (current) or a pickle stream (legacy, protocol >= 2)."""
+    with path.open("rb") as fh:
+        head = fh.read(4)
+    return head == b"PK\x03\x04" or (len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5)
 
 
 @lru_cache(maxsize=64)
@@ -268,7 +279,12 @@ def load_model(
     states: dict[str, dict[str, Tensor]] = {}
     metadata: dict[str, Any] = {}
     for name, path in paths.items():
-        states[name], meta = read_state_dict(path)
+        try:
+            states[name], meta = read_state_dict(path)
+        except ModelLoadError as exc:
+            if info is None:
+                raise
+            raise ModelLoadError(f"{exc} (loading it as model {info.name!r}, family {info.family})") from exc
         metadata.update(meta)
     equivalent: list[str] = []
     if info is None and "spec" in metadata:

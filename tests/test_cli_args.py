@@ -1,0 +1,308 @@
+"""CLI argument syntax, stream planning, encoder options and usage errors (no rendering)."""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from vsrife.cli.args import FrameRange, Segment, parse_factor, parse_fps, parse_frames, parse_segment
+from vsrife.cli.errors import UsageError
+from vsrife.cli.ffmpeg import Stream, encoder_info, plan_streams
+
+try:
+    from tests.test_cli_support import cli, leftovers, make_bunny, vsrife_executable
+except ImportError:
+    from test_cli_support import cli, leftovers, make_bunny, vsrife_executable  # type: ignore[no-redef]
+
+
+@pytest.fixture(autouse=True)
+def _bs_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VSRIFE_BS_CACHE", str(tmp_path / "bs"))
+
+
+@pytest.fixture(scope="module")
+def bunny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_bunny(tmp_path_factory.mktemp("args"), frames=4, size="64:36")
+
+
+# ------------------------------------------------------------------ value syntaxes
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("60000/1001", Fraction(60000, 1001)), ("60", Fraction(60)), ("59.94", Fraction(5994, 100)), (" 50 / 1 ", 50)],
+)
+def test_fps_accepts_integers_decimals_and_fractions(text: str, value: Fraction) -> None:
+    assert parse_fps(text) == value
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("60/0", "zero denominator"),
+        ("abc", "not a number"),
+        ("-5", "must be positive"),
+        ("0", "must be positive"),
+        ("60/-1", "must be positive"),
+        ("", "not a number"),
+        ("1/2/3", "not a number"),
+        ("inf", "not a number"),
+    ],
+)
+def test_fps_rejects_malformed_values(text: str, message: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match=message):
+        parse_fps(text)
+
+
+def test_factor() -> None:
+    assert parse_factor("2") == 2
+    assert parse_factor("5/2") == Fraction(5, 2)
+    assert parse_factor("2.5") == Fraction(5, 2)
+    for bad, message in (("1", "greater than 1"), ("1/2", "greater than 1"), ("x", "not a number"), ("2/0", "zero")):
+        with pytest.raises(argparse.ArgumentTypeError, match=message):
+            parse_factor(bad)
+
+
+def test_frame_ranges_are_python_slices() -> None:
+    assert parse_frames("10:20").resolve(100) == (10, 20)
+    assert parse_frames(":5").resolve(100) == (0, 5)
+    assert parse_frames("90:").resolve(100) == (90, 100)
+    assert parse_frames("-10:").resolve(100) == (90, 100)
+    assert parse_frames("0:1000").resolve(100) == (0, 100)
+    with pytest.raises(ValueError, match="selects no frames"):
+        FrameRange(5, 2).resolve(100)
+    for bad in ("5", "a:b", "1:2:3"):
+        with pytest.raises(argparse.ArgumentTypeError, match="A:B"):
+            parse_frames(bad)
+
+
+@pytest.mark.parametrize("total", [1, 2, 7, 24, 25, 1001])
+@pytest.mark.parametrize("count", [1, 2, 3, 7])
+def test_segments_tile_the_output_in_near_equal_contiguous_ranges(total: int, count: int) -> None:
+    if count > total:
+        with pytest.raises(ValueError, match="empty"):
+            [Segment(i, count).resolve(total) for i in range(1, count + 1)]
+        return
+    ranges = [Segment(i, count).resolve(total) for i in range(1, count + 1)]
+    assert ranges[0][0] == 0 and ranges[-1][1] == total
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(ranges))
+    sizes = [b - a for a, b in ranges]
+    assert max(sizes) - min(sizes) <= 1
+
+
+def test_segment_syntax() -> None:
+    assert parse_segment("2/5") == Segment(2, 5)
+    for bad in ("0/3", "4/3", "1/0", "x", "1-3"):
+        with pytest.raises(argparse.ArgumentTypeError, match="i/n"):
+            parse_segment(bad)
+
+
+# ------------------------------------------------------------------ streams and encoder options
+
+
+def _streams(*specs: tuple[str, str]) -> list[Stream]:
+    return [Stream(i + 1, kind, codec) for i, (kind, codec) in enumerate(specs)]
+
+
+def test_subtitles_and_audio_follow_the_container() -> None:
+    src = _streams(("audio", "aac"), ("subtitle", "subrip"), ("subtitle", "hdmv_pgs_subtitle"))
+    mp4 = plan_streams(src, Path("o.mp4"), 1)
+    assert mp4.args == ["-map", "1:1", "-c:a:0", "copy", "-map", "1:2", "-c:s:0", "mov_text"]
+    assert any("converted to mov_text" in w for w in mp4.warnings)
+    assert any("hdmv_pgs_subtitle" in w and "dropped" in w for w in mp4.warnings)
+    mkv = plan_streams(src, Path("o.mkv"), 1)
+    assert mkv.subtitles == 2 and "-c:s:1" in mkv.args and mkv.args.count("copy") >= 3 and not mkv.warnings
+    webm = plan_streams(src, Path("o.webm"), 1)
+    assert webm.args[:4] == ["-map", "1:1", "-c:a:0", "libopus"] and "webvtt" in webm.args
+    pcm = plan_streams(_streams(("audio", "pcm_s16le")), Path("o.mp4"), 1)
+    assert "aac" in pcm.args and pcm.warnings
+    avi = plan_streams(src, Path("o.avi"), 1)
+    assert avi.subtitles == 0 and avi.audio == 1
+    assert plan_streams(src, Path("o.mkv"), 1, audio=False, subtitles=False).args == []
+
+
+def _enc_args(**kw: object) -> argparse.Namespace:
+    base: dict[str, object] = {"crf": None, "preset": None, "pix_fmt": None, "encoder_args": None}
+    return argparse.Namespace(**{**base, **kw})
+
+
+def test_encoder_options() -> None:
+    from vsrife.cli.encode import video_args
+
+    x264, ffv1 = encoder_info("libx264"), encoder_info("ffv1")
+    args, warnings = video_args(x264, "yuv420p", _enc_args())
+    assert args == ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", "18", "-preset", "medium"] and not warnings
+    args, _ = video_args(x264, "yuv420p", _enc_args(encoder_args="-qp 0 -g 1"))
+    assert "-crf" not in args and args[-4:] == ["-qp", "0", "-g", "1"]
+    args, _ = video_args(x264, "yuv420p", _enc_args(crf=20.5, encoder_args="-preset slow -pix_fmt yuv444p"))
+    assert args == ["-c:v", "libx264", "-crf", "20.5", "-preset", "slow", "-pix_fmt", "yuv444p"]
+    args, _ = video_args(ffv1, "yuv420p10le", _enc_args())
+    assert args == ["-c:v", "ffv1", "-pix_fmt", "yuv420p10le"]
+    _, warnings = video_args(x264, "yuv420p16le", _enc_args())
+    assert warnings and "yuv420p16le" in warnings[0]
+    with pytest.raises(UsageError, match="--crf is not an option of encoder ffv1"):
+        video_args(ffv1, "yuv420p", _enc_args(crf=10))
+    with pytest.raises(UsageError, match="not supported by libx264"):
+        video_args(x264, "yuv420p", _enc_args(pix_fmt="rgb48le"))
+    with pytest.raises(UsageError, match="cannot be split"):
+        video_args(x264, "yuv420p", _enc_args(encoder_args='-tune "film'))
+    with pytest.raises(UsageError, match="unknown encoder 'nope'"):
+        encoder_info("nope")
+    with pytest.raises(UsageError, match="audio encoder"):
+        encoder_info("aac")
+
+
+@pytest.mark.parametrize(
+    ("fmt_name", "y4m", "pix_fmt"),
+    [
+        ("YUV420P8", True, "yuv420p"),
+        ("YUV420P10", True, "yuv420p10le"),
+        ("GRAY8", True, "gray"),
+        ("YUV410P8", False, "yuv410p"),
+        ("RGB24", False, "gbrp"),
+        ("RGBS", False, "gbrp16le"),
+        ("YUV444PS", True, "yuv444p16le"),
+    ],
+)
+def test_pipe_formats(fmt_name: str, y4m: bool, pix_fmt: str) -> None:
+    import vapoursynth as vs
+
+    from vsrife.cli.encode import pipe_format
+
+    clip = vs.core.std.BlankClip(format=getattr(vs, fmt_name), width=16, height=16, length=1)
+    pipe = pipe_format(clip)
+    assert (pipe.y4m, pipe.pix_fmt) == (y4m, pix_fmt)
+
+
+def test_rgb_planes_reach_ffmpeg_in_order(tmp_path: Path) -> None:
+    """RGB travels as raw G, B, R planes: a pure-colour clip must come back with the same colour."""
+    import numpy as np
+    import vapoursynth as vs
+
+    from vsrife.cli.encode import pipe_format, render_to_ffmpeg
+
+    clip = vs.core.std.BlankClip(format=vs.RGB24, width=16, height=8, length=2, color=[200, 40, 90])
+    pipe = pipe_format(clip)
+    out = tmp_path / "rgb.mkv"
+    render_to_ffmpeg(pipe, ["ffmpeg", "-v", "error", "-y", *pipe.input_args, "-c:v", "ffv1", str(out)])
+    raw = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(out), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    pixels = np.frombuffer(raw, np.uint8).reshape(2, 8, 16, 3)
+    assert (pixels == [200, 40, 90]).all()
+
+
+# ------------------------------------------------------------------ usage errors (exit status 2 / 1, no traceback)
+
+
+def _bad(capsys: pytest.CaptureFixture[str], code: int, message: str, *argv: str | Path) -> str:
+    got, out, err = cli(capsys, *argv)
+    assert got == code, (out, err)
+    assert message in err, err
+    assert "Traceback" not in err and err.count("vsrife: error:") == 1
+    return err
+
+
+def test_usage_errors(capsys: pytest.CaptureFixture[str], bunny: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.mkv"
+    _bad(capsys, 2, "the following arguments are required", "interpolate", bunny)
+    _bad(capsys, 2, "does not exist", "interpolate", tmp_path / "missing.mp4", "-o", out)
+    _bad(
+        capsys,
+        2,
+        "argument --fps: frame rate '60/0' has a zero denominator",
+        "interpolate",
+        bunny,
+        "-o",
+        out,
+        "--fps",
+        "60/0",
+    )
+    _bad(capsys, 2, "argument --fps: frame rate 'abc' is not a number", "interpolate", bunny, "-o", out, "--fps", "abc")
+    _bad(capsys, 2, "argument --fps: frame rate '-5' must be positive", "interpolate", bunny, "-o", out, "--fps", "-5")
+    _bad(capsys, 2, "argument --fps: frame rate '-5' must be positive", "interpolate", bunny, "-o", out, "--fps=-5")
+    _bad(
+        capsys,
+        2,
+        "argument --factor: factor '1' must be greater than 1",
+        "interpolate",
+        bunny,
+        "-o",
+        out,
+        "--factor",
+        "1",
+    )
+    _bad(capsys, 2, "not allowed with argument", "interpolate", bunny, "-o", out, "--factor", "2", "--fps", "60")
+    _bad(capsys, 2, "not allowed with argument", "interpolate", bunny, "-o", out, "--frames", "0:4", "--segment", "1/2")
+    err = _bad(capsys, 2, "unknown model '9.9'", "interpolate", bunny, "-o", out, "--model", "9.9")
+    assert "4.26" in err and "vsrife models list" in err
+    _bad(capsys, 2, "--scale must be one of", "interpolate", bunny, "-o", out, "--scale", "3")
+    _bad(capsys, 2, "--on-cut must be one of", "interpolate", bunny, "-o", out, "--on-cut", "skip")
+    _bad(capsys, 2, "--precision must be one of", "interpolate", bunny, "-o", out, "--precision", "fp8")
+    _bad(capsys, 2, "no extension", "interpolate", bunny, "-o", tmp_path / "noext")
+    _bad(capsys, 2, "folder", "interpolate", bunny, "-o", tmp_path / "nowhere" / "o.mkv")
+    _bad(capsys, 2, "also an input", "interpolate", bunny, "-o", bunny, "--overwrite")
+    _bad(capsys, 2, "unknown encoder 'nope'", "interpolate", bunny, "-o", out, "--codec", "nope")
+    # these need the source (rate, frame count) but fail before any model is loaded
+    _bad(capsys, 2, "--fps = 20 must be higher than the clip's rate 25", "interpolate", bunny, "-o", out, "--fps", "20")
+    _bad(capsys, 2, "selects no frames of the 8 output frames", "interpolate", bunny, "-o", out, "--frames", "8:")
+    _bad(capsys, 2, "segment 1/9 is empty", "interpolate", bunny, "-o", out, "--segment", "1/9")
+    _bad(
+        capsys,
+        2,
+        "--crf is not an option of encoder ffv1",
+        "interpolate",
+        bunny,
+        "-o",
+        out,
+        "--codec",
+        "ffv1",
+        "--crf",
+        "5",
+    )
+    _bad(capsys, 2, "unknown model", "eval", bunny, "--model", "nope")
+    _bad(capsys, 2, "does not exist", "eval", tmp_path / "missing.mp4")
+    _bad(capsys, 2, "unknown model", "models", "fetch", "4.99")
+    _bad(capsys, 2, "invalid choice", "bench", "--path", "gpu")
+    _bad(capsys, 2, "does not exist", "join", tmp_path / "a.mkv", "-o", out)
+    assert not out.exists() and leftovers(tmp_path) == []
+
+
+def test_unreadable_video_is_a_clear_runtime_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    fake = tmp_path / "notes.mp4"
+    fake.write_text("this is not a video\n")
+    err = _bad(capsys, 1, f"cannot read {fake} as a video", "interpolate", fake, "-o", tmp_path / "o.mkv")
+    assert "BestSource" in err
+    _bad(capsys, 1, "cannot read", "eval", fake)
+    assert not (tmp_path / "o.mkv").exists()
+
+
+def test_existing_output_is_not_overwritten(capsys: pytest.CaptureFixture[str], bunny: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.mp4"
+    out.write_bytes(b"precious")
+    _bad(capsys, 2, "already exists; pass --overwrite", "interpolate", bunny, "-o", out)
+    _bad(capsys, 2, "already exists; pass --overwrite", "join", bunny, "-o", out)
+    assert out.read_bytes() == b"precious"
+
+
+def test_console_script_and_module_entry_points() -> None:
+    from vsrife import __version__
+
+    proc = subprocess.run([str(vsrife_executable()), "--version"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == f"vsrife {__version__}"
+    proc = subprocess.run(
+        [sys.executable, "-m", "vsrife.cli", "interpolate", "--help"], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0
+    for option in ("--factor", "--fps", "--frames A:B", "--segment i/n", "--encoder-args", "--overwrite"):
+        assert option in proc.stdout
+    proc = subprocess.run([sys.executable, "-m", "vsrife.cli"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "vsrife: error:" in proc.stderr

@@ -1,0 +1,116 @@
+"""``vsrife eval`` (triplet protocol report) and ``vsrife bench`` at tiny sizes on real footage."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+try:
+    from tests.test_cli_support import cli, make_bikes_eval, make_carphone
+except ImportError:
+    from test_cli_support import cli, make_bikes_eval, make_carphone  # type: ignore[no-redef]
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Private BestSource cache; torch's thread count restored (``--threads 1`` sets it for the process)."""
+    monkeypatch.setenv("VSRIFE_BS_CACHE", str(tmp_path / "bs"))
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def bikes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_bikes_eval(tmp_path_factory.mktemp("bikes"))
+
+
+def test_eval_report(capsys: pytest.CaptureFixture[str], bikes: Path, tmp_path: Path) -> None:
+    html, js = tmp_path / "report" / "report.html", tmp_path / "results.json"
+    code, out, err = cli(
+        capsys, "eval", bikes, "--frames", "16", "--step", "2", "--out", html, "--json", js, "--threads", "1"
+    )
+    assert code == 0, err
+    r = json.loads(js.read_text())
+    kinds = {t["k"]: t["kind"] for t in r["triplets"]}
+    assert kinds == {0: "ok", 2: "ok", 4: "ok", 6: "duplicate", 8: "ok", 10: "cut", 12: "ok"}
+    assert r["skipped"] == {"duplicate": 1, "cut": 1} and r["evaluated"] == 5
+    assert r["methods"] == ["rife-3.6", "average", "repeat", "mvtools"]
+    for t in r["triplets"]:
+        if t["kind"] != "ok":
+            assert t["scores"] == {}
+            continue
+        for method, s in t["scores"].items():
+            assert 15 < s["psnr"] < 60 and 0.3 < s["ssim"] <= 1, (t["k"], method, s)
+    means, margins = r["means"], r["margins_over_average"]
+    # RIFE beats the neighbour average (by a lot on this footage) and repeating a frame is worst
+    assert margins["rife-3.6"]["psnr"] > 3 and margins["rife-3.6"]["ssim"] > 0
+    assert means["repeat"]["psnr"] < means["average"]["psnr"] < means["rife-3.6"]["psnr"]
+    assert means["mvtools"]["psnr"] > means["average"]["psnr"]
+    assert margins["average"] == {"psnr": 0.0, "ssim": 0.0}
+    assert r["seconds_per_frame"]["rife-3.6"] > 0 and r["size"] == [160, 68] and r["device"] == "cpu"
+
+    page = html.read_text()
+    assert page.startswith("<!DOCTYPE html>") and page.count("data:image/png;base64,") == 2
+    assert "<b>1</b> with\nnear-duplicate" in page and "<b>1</b> across a\ncut" in page
+    assert "rife-3.6" in page and "mvtools" in page and "skipped: cut" in page
+    assert not re.search(r"""(src|href)=["'](?!data:)""", page)  # self-contained
+    # the summary on stdout
+    assert "5 triplets evaluated; skipped: 1 near-duplicate, 1 cut" in out
+    assert re.search(r"rife-3\.6 +\d+\.\d\d +0\.\d{4} +\+\d+\.\d\d", out)
+
+
+def test_eval_errors(capsys: pytest.CaptureFixture[str], bikes: Path) -> None:
+    code, _, err = cli(capsys, "eval", bikes, "--frames", "2")
+    assert code == 2 and "fewer than 3 frames" in err
+    code, _, err = cli(capsys, "eval", bikes, "--start", "100")
+    assert code == 2 and "outside the video's 16 frames" in err
+    # only the cut: nothing to evaluate
+    code, _, err = cli(capsys, "eval", bikes, "--start", "10", "--frames", "3", "--no-mvtools")
+    assert code == 1 and "no usable triplets" in err and "1 cut" in err
+    code, _, err = cli(capsys, "eval", bikes, "--device", "tpu")
+    assert code == 2 and "--device must be" in err
+
+
+def test_bench(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    js = tmp_path / "bench.json"
+    code, out, err = cli(
+        capsys, "bench", "--width", "64", "--height", "48", "--frames", "2", "--threads", "1", "--json", js
+    )
+    assert code == 0, err
+    results = json.loads(js.read_text())["results"]
+    assert [r["path"] for r in results] == ["model", "filter"]
+    for r in results:
+        assert r["fps"] > 0 and r["interpolations"] == 2 and r["peak_rss_mib"] > 100 and r["model"] == "3.6"
+    assert results[1]["output_frames"] == 4 and results[1]["source"] == "BlankClip"
+    assert "interpolations/s" in out and "peak RSS" in out
+
+
+def test_bench_real_frames(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    clip = make_carphone(tmp_path, frames=4)
+    code, out, err = cli(
+        capsys,
+        "bench",
+        "--input",
+        clip,
+        "--width",
+        "66",
+        "--height",
+        "50",
+        "--frames",
+        "2",
+        "--path",
+        "filter",
+        "--threads",
+        "1",
+        "--no-progress",
+    )
+    assert code == 0, err
+    assert out.count("interpolations/s") == 1 and out.lstrip().startswith("66x50")

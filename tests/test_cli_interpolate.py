@@ -1,0 +1,249 @@
+"""``vsrife interpolate`` and ``vsrife join`` end to end on tiny real clips (BestSource -> core.rife.RIFE -> ffmpeg)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+try:
+    from tests.test_cli_support import (
+        cli,
+        ffmpeg,
+        format_tags,
+        frame_hashes,
+        leftovers,
+        make_bunny,
+        make_bunny_mkv,
+        make_carphone,
+        packet_hash,
+        streams,
+        vsrife_executable,
+    )
+except ImportError:
+    from test_cli_support import (  # type: ignore[no-redef]
+        cli,
+        ffmpeg,
+        format_tags,
+        frame_hashes,
+        leftovers,
+        make_bunny,
+        make_bunny_mkv,
+        make_carphone,
+        packet_hash,
+        streams,
+        vsrife_executable,
+    )
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+FAST = ("--threads", "1", "--no-progress")
+
+
+@pytest.fixture(autouse=True)
+def _bs_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VSRIFE_BS_CACHE", str(tmp_path / "bs"))
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("media")
+    bunny = make_bunny(folder, frames=10, size="128:72")
+    return {"bunny": bunny, "bunny_mkv": make_bunny_mkv(folder, bunny), "carphone": make_carphone(folder, frames=16)}
+
+
+def _by_type(path: Path) -> dict[str, list[dict[str, object]]]:
+    out: dict[str, list[dict[str, object]]] = {}
+    for s in streams(path):
+        out.setdefault(str(s["codec_type"]), []).append(s)
+    return out
+
+
+def test_keeps_audio_subtitles_and_metadata(
+    capsys: pytest.CaptureFixture[str], media: dict[str, Path], tmp_path: Path
+) -> None:
+    src = media["bunny_mkv"]
+    out = tmp_path / "bunny_2x.mp4"
+    code, _, err = cli(capsys, "interpolate", src, "-o", out, "--threads", "1")  # with the progress bar
+    assert code == 0, err
+    got = _by_type(out)
+    (video,) = got["video"]
+    assert (video["codec_name"], video["r_frame_rate"], int(video["nb_read_packets"])) == ("h264", "50/1", 20)
+    assert video["pix_fmt"] == "yuv420p"  # the source's, kept
+    assert len(got["audio"]) == 1
+    assert packet_hash(out, "0:a:0") == packet_hash(src, "0:a:0")  # copied, not re-encoded
+    (sub,) = got["subtitle"]
+    assert sub["codec_name"] == "mov_text"  # MP4 cannot hold SubRip: converted, with a warning
+    assert "subrip subtitles converted to mov_text" in err
+    assert format_tags(out)["title"] == "Tiny Bunny"
+    text = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(out), "-map", "0:s:0", "-f", "srt", "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "Hello there" in text and "Second line" in text
+    # progress bar: frames, rate and ETA
+    assert re.search(r"20/20 \[\d\d:\d\d<00:00, +[\d.]+(frame/s|s/frame)\]", err), err[-500:]
+    assert "wrote" in err and "1 audio stream, 1 subtitle stream" in err
+    assert leftovers(tmp_path) == []
+    assert out.stat().st_mode & 0o777 == 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_target_fps_into_matroska_copies_subtitles(
+    capsys: pytest.CaptureFixture[str], media: dict[str, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "bunny.mkv"
+    out.write_bytes(b"old")
+    code, _, err = cli(
+        capsys,
+        "interpolate",
+        media["bunny_mkv"],
+        "-o",
+        out,
+        "--fps",
+        "60000/1001",
+        "--overwrite",
+        "--codec",
+        "ffv1",
+        *FAST,
+    )
+    assert code == 0, err
+    got = _by_type(out)
+    (video,) = got["video"]
+    # 10 frames at 25 fps -> ceil(10 * 2400/1001) = 24 frames at 60000/1001 (Matroska keeps it to the millisecond)
+    assert (video["codec_name"], int(video["nb_read_packets"])) == ("ffv1", 24)
+    assert float(Fraction(str(video["r_frame_rate"]))) == pytest.approx(60000 / 1001, abs=0.01)
+    (sub,) = got["subtitle"]
+    assert sub["codec_name"] == "subrip" and sub["tags"]["language"] == "eng"  # type: ignore[index]
+    assert len(got["audio"]) == 1 and "warning" not in err and leftovers(tmp_path) == []
+
+
+def test_encoder_failure_leaves_no_output(
+    capsys: pytest.CaptureFixture[str], media: dict[str, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "fail.mp4"
+    # libx264 refuses 4:4:4 in the baseline profile when it opens, after frames started flowing
+    code, _, err = cli(
+        capsys,
+        "interpolate",
+        media["bunny"],
+        "-o",
+        out,
+        "--pix-fmt",
+        "yuv444p",
+        "--encoder-args",
+        "-profile:v baseline",
+        *FAST,
+    )
+    assert code == 1 and "vsrife: error: ffmpeg" in err and "baseline" in err and "Traceback" not in err
+    assert not out.exists() and leftovers(tmp_path) == []
+    # a failed --overwrite run keeps the old file
+    out.write_bytes(b"previous render")
+    code, _, err = cli(
+        capsys,
+        "interpolate",
+        media["bunny"],
+        "-o",
+        out,
+        "--overwrite",
+        "--pix-fmt",
+        "yuv444p",
+        "--encoder-args",
+        "-profile:v baseline",
+        *FAST,
+    )
+    assert code == 1 and out.read_bytes() == b"previous render" and leftovers(tmp_path) == []
+    # an encoder that does not exist is refused before anything starts
+    code, _, err = cli(capsys, "interpolate", media["bunny"], "-o", tmp_path / "x.mkv", "--codec", "nope", *FAST)
+    assert code == 2 and "unknown encoder 'nope'" in err
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "bs") == ["fail.mp4"]
+
+
+def test_ctrl_c_leaves_no_output(media: dict[str, Path], tmp_path: Path) -> None:
+    """SIGINT to a running ``vsrife interpolate`` once progress shows: exit 130, no OUT, no temporary file."""
+    out = tmp_path / "long.mkv"
+    src = tmp_path / "long_source.mp4"
+    ffmpeg(
+        "-i", media["carphone"], "-vf", "loop=loop=3:size=16:start=0", "-c:v", "libx264", "-qp", "0", "-an", src
+    )  # 64 source frames: far more work than the interrupt needs
+    env = {**os.environ, "VSRIFE_BS_CACHE": str(tmp_path / "bs")}
+    proc = subprocess.Popen(
+        [str(vsrife_executable()), "interpolate", str(src), "-o", str(out), "--threads", "1"],
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    assert proc.stderr is not None
+    seen, began = b"", time.monotonic()
+    try:
+        while not re.search(rb"\| *[1-9]\d*/\d+ \[", seen):  # at least one frame encoded
+            chunk = proc.stderr.read1(4096)
+            assert chunk, f"vsrife ended before showing progress: {seen.decode(errors='replace')[-800:]}"
+            seen += chunk
+            assert time.monotonic() - began < 300
+        assert leftovers(tmp_path), "the render writes to a temporary file beside OUT"
+        proc.send_signal(signal.SIGINT)
+        rest = proc.stderr.read()
+        code = proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    text = (seen + rest).decode(errors="replace")
+    assert code == 130, text[-800:]
+    assert "interrupted; no partial output left behind" in text and "Traceback" not in text
+    assert not out.exists() and leftovers(tmp_path) == []
+
+
+def test_segments_join_to_the_full_render(
+    capsys: pytest.CaptureFixture[str], media: dict[str, Path], tmp_path: Path
+) -> None:
+    src = media["carphone"]
+    full = tmp_path / "full.mkv"
+    assert cli(capsys, "interpolate", src, "-o", full, "--codec", "ffv1", *FAST)[0] == 0
+    reference = frame_hashes(full)
+    assert len(reference) == 32 and len(set(reference)) > 16
+
+    parts = []
+    for i in (1, 2, 3):
+        part = tmp_path / f"part{i}.mkv"
+        code, _, err = cli(capsys, "interpolate", src, "-o", part, "--codec", "ffv1", "--segment", f"{i}/3", *FAST)
+        assert code == 0, err
+        assert [s["codec_type"] for s in streams(part)] == ["video"]  # partial renders carry no audio
+        parts.append(part)
+    assert [len(frame_hashes(p)) for p in parts] == [10, 11, 11]
+
+    joined = tmp_path / "joined.mkv"
+    code, _, err = cli(capsys, "join", *parts, "-o", joined, "--audio-from", src)
+    assert code == 0, err
+    assert frame_hashes(joined) == reference  # frame for frame
+    assert packet_hash(joined, "0:a:0") == packet_hash(src, "0:a:0") == packet_hash(full, "0:a:0")
+
+    # the parts are tagged with their output range: wrong order or a missing part is refused
+    code, _, err = cli(capsys, "join", parts[0], parts[2], parts[1], "-o", tmp_path / "bad.mkv")
+    assert code == 1 and "frames 10..20 are missing" in err and "in order" in err
+    code, _, err = cli(capsys, "join", parts[0], parts[1], "-o", tmp_path / "bad.mkv")
+    assert code == 1 and "frames 21..31 are missing" in err
+    assert "vsrife_range" not in format_tags(joined)
+
+    # --frames A:B is a slice of the full render's output frames (B exclusive)
+    piece = tmp_path / "piece.mkv"
+    assert cli(capsys, "interpolate", src, "-o", piece, "--codec", "ffv1", "--frames", "5:17", *FAST)[0] == 0
+    assert frame_hashes(piece) == reference[5:17]
+
+    # parts from different settings are refused
+    other = tmp_path / "other.mkv"
+    ffmpeg("-i", parts[0], "-c:v", "libx264", "-qp", "0", other)
+    code, _, err = cli(capsys, "join", parts[0], other, "-o", tmp_path / "bad.mkv")
+    assert code == 1 and "does not match" in err and not (tmp_path / "bad.mkv").exists()
+    assert leftovers(tmp_path) == []

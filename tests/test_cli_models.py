@@ -1,0 +1,136 @@
+"""``vsrife models list|fetch|verify|path|import`` against a private model store (``model_store`` fixture)."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+from vsrife.models import get_model, layout, locate
+
+try:
+    from tests.test_cli_support import cli, leftovers
+except ImportError:
+    from test_cli_support import cli, leftovers  # type: ignore[no-redef]
+
+
+@pytest.fixture(scope="module")
+def official_v36() -> Path:
+    """The real v3.6 flownet.pkl from the user's store (fetched by scripts/setup.sh), read before any env change."""
+    folder = locate("3.6")
+    if folder is None:
+        pytest.skip("model 3.6 is not installed (run ./scripts/setup.sh or `vsrife models fetch 3.6`)")
+    return folder / "flownet.pkl"
+
+
+@pytest.fixture(scope="module")
+def fake_v46(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A checkpoint in 4.6's official layout (``module.`` keys), random weights: the registry has no sha256 for it."""
+    gen = torch.Generator().manual_seed(0)
+    state = {f"module.{k}": torch.randn(shape, generator=gen) * 0.01 for k, shape in layout(get_model("4.6").spec)
+             ["flownet.pkl"].items()}  # fmt: skip
+    path = tmp_path_factory.mktemp("fake") / "flownet_v4.6.pkl"
+    torch.save(state, path)
+    return path
+
+
+@pytest.fixture
+def mirror(fake_v46: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A local HTTP server standing in for the release downloads (``$VSRIFE_MODEL_MIRROR``)."""
+    handler = functools.partial(_QuietHandler, directory=str(fake_v46.parent))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    monkeypatch.setenv("VSRIFE_MODEL_MIRROR", url)
+    yield url
+    server.shutdown()
+    server.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_import_verify_list_path(
+    capsys: pytest.CaptureFixture[str], model_store: Path, official_v36: Path, fake_v46: Path, tmp_path: Path
+) -> None:
+    code, out, err = cli(capsys, "models", "path")
+    assert (code, out.strip()) == (0, str(model_store))
+    code, out, err = cli(capsys, "models", "path", "3.6")
+    assert code == 1 and out.strip() == str(model_store / "3.6") and "not installed" in err
+    code, out, err = cli(capsys, "models", "verify")
+    assert code == 0 and "no models installed" in err
+
+    # import: the official file is checked (layout and sha256) and stored
+    code, out, err = cli(capsys, "models", "import", official_v36, "--model", "v3.6")
+    assert code == 0, err
+    assert "verified" in out and (model_store / "3.6" / "flownet.pkl").is_file()
+    code, out, _ = cli(capsys, "models", "path", "3.6")
+    assert (code, out.strip()) == (0, str(model_store / "3.6"))
+    # a version without a published hash is stored as unknown-hash
+    code, out, err = cli(capsys, "models", "import", fake_v46, "--model", "4.6")
+    assert code == 0 and "unknown-hash" in out and (model_store / "4.6" / "flownet.pkl").is_file()
+
+    # wrong files are rejected and nothing is stored
+    junk = tmp_path / "flownet.pkl"
+    junk.write_text("not a checkpoint")
+    code, _, err = cli(capsys, "models", "import", junk, "--model", "4.7")
+    assert code == 1 and f"not imported: model file {junk}" in err
+    code, _, err = cli(capsys, "models", "import", official_v36, "--model", "4.7")
+    assert code == 1 and "does not fit model '4.7'" in err
+    assert not (model_store / "4.7" / "flownet.pkl").exists() and leftovers(model_store / "4.7") == []
+    code, _, err = cli(capsys, "models", "import", tmp_path / "missing.pkl", "--model", "4.7")
+    assert code == 2 and "does not exist" in err
+
+    code, out, _ = cli(capsys, "models", "list", "--json")
+    rows = {r["name"]: r for r in json.loads(out)["models"]}
+    assert code == 0 and len(rows) == 40
+    assert (rows["3.6"]["installed"], rows["3.6"]["status"], rows["3.6"]["default"]) == (True, "verified", True)
+    assert (rows["4.6"]["installed"], rows["4.6"]["status"]) == (True, "unknown-hash")
+    assert (rows["4.7"]["installed"], rows["4.7"]["status"]) == (False, "-")
+    assert rows["4.6"]["family"] == "v4" and "fastest" in rows["4.6"]["summary"]
+    code, out, _ = cli(capsys, "models", "list")
+    lines = out.splitlines()
+    assert lines[0].split()[:5] == ["NAME", "FAMILY", "SOURCE", "INSTALLED", "STATUS"]
+    row = next(line for line in lines if line.startswith("3.6*"))
+    assert row.split()[1:5] == ["v3", "pypi", "yes", "verified"] and "live action" in row
+
+    code, out, _ = cli(capsys, "models", "verify")
+    assert code == 0 and "3.6" in out and "verified" in out and "unknown-hash" in out
+
+    # a damaged file: verify names it and fails
+    with (model_store / "3.6" / "flownet.pkl").open("ab") as fh:
+        fh.write(b"\0")
+    code, out, err = cli(capsys, "models", "verify", "3.6")
+    assert code == 1 and "mismatch" in out and "expected fe854fc8" in out and "differ from the official" in err
+    assert cli(capsys, "models", "verify")[0] == 1
+    rows = {r["name"]: r for r in json.loads(cli(capsys, "models", "list", "--json")[1])["models"]}
+    assert rows["3.6"]["status"] == "mismatch"
+
+
+def test_fetch_with_progress_from_a_mirror(
+    capsys: pytest.CaptureFixture[str], model_store: Path, mirror: str, fake_v46: Path
+) -> None:
+    code, out, err = cli(capsys, "models", "fetch", "4.6")
+    assert code == 0, err
+    stored = model_store / "4.6" / "flownet.pkl"
+    assert stored.read_bytes() == fake_v46.read_bytes()
+    assert "unknown-hash" in out and str(stored) in out
+    assert "100%" in err and "B/s" in err  # the byte progress bar
+    assert leftovers(model_store / "4.6") == []
+
+
+def test_fetch_failures(capsys: pytest.CaptureFixture[str], model_store: Path, mirror: str) -> None:
+    code, _, err = cli(capsys, "models", "fetch", "4.7", "--no-progress")  # the mirror does not have it
+    assert code == 1 and "could not download" in err and "vsrife models import" in err and "Traceback" not in err
+    assert locate("4.7") is None and leftovers(model_store / "4.7") == []
+    code, _, err = cli(capsys, "models", "fetch", "paper")
+    assert code == 1 and "no download address" in err and "ECCV2022-RIFE" in err

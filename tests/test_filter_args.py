@@ -1,0 +1,250 @@
+"""Argument checking of the filter: every bad argument raises ``vs.Error`` naming the parameter and what it
+accepts, through the Python entry point (``vsrife.RIFE``) and the registered plugin (``core.rife.RIFE``).
+
+No network runs here: the errors are raised while the graph is built (the ensemble case loads a random
+4.22 checkpoint written by the test).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+vs = pytest.importorskip("vapoursynth")
+
+import vsrife  # noqa: E402
+from vsrife.filter import rife as filter_rife  # noqa: E402
+
+core = vs.core
+
+
+def _python(clip: Any, **kwargs: Any) -> Any:
+    return vsrife.RIFE(clip, **kwargs)
+
+
+def _plugin(clip: Any, **kwargs: Any) -> Any:
+    if not hasattr(core, "rife") or core.rife.identifier != "com.vsrife.rife":
+        pytest.skip("core.rife is not vsrife's shim")
+    return core.rife.RIFE(clip, **kwargs)
+
+
+def _plugin_vsrife(clip: Any, **kwargs: Any) -> Any:
+    if not hasattr(core, "vsrife"):
+        pytest.skip("core.vsrife is not installed")
+    return core.vsrife.RIFE(clip, **kwargs)
+
+
+ENTRY_POINTS = [pytest.param(_python, id="vsrife.RIFE"), pytest.param(_plugin, id="core.rife.RIFE")]
+
+
+def _clip(**kwargs: Any) -> Any:
+    args = {"width": 64, "height": 48, "format": vs.YUV420P8, "length": 10, "fpsnum": 25, "fpsden": 1, **kwargs}
+    return core.std.BlankClip(**args)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """model_path fixtures: a garbage file, a state dict of the wrong network, a random 4.22 checkpoint."""
+    from vsrife.arch import build_network
+    from vsrife.models.registry import get_model
+
+    root = tmp_path_factory.mktemp("models")
+    garbage = root / "garbage.pkl"
+    garbage.write_bytes(b"this is not a checkpoint\x00\x01\x02" * 10)
+    wrong = root / "wrong.pkl"
+    torch.save({"module.conv.weight": torch.zeros(3, 3, 3, 3)}, wrong)
+    v422 = root / "flownet_422.pkl"
+    torch.manual_seed(0)
+    net = build_network(get_model("4.22").spec)
+    torch.save({"module." + k: v for k, v in net.flownet.state_dict().items()}, v422)
+    return {"garbage": garbage, "wrong": wrong, "v422": v422, "missing": root / "does-not-exist.pkl"}
+
+
+# (id, kwargs or a callable of the files fixture, clip factory, substrings the message must contain)
+CASES: list[tuple[str, Any, Callable[[], Any], list[str]]] = [
+    ("model-unknown", {"model": "9.99"}, _clip, ["model", "'9.99'", "3.6", "4.6", "4.22"]),
+    ("model-path-missing", lambda f: {"model_path": str(f["missing"])}, _clip, ["model_path", "does-not-exist.pkl"]),
+    ("model-path-garbage", lambda f: {"model_path": str(f["garbage"])}, _clip, ["garbage.pkl"]),
+    ("model-path-wrong-network", lambda f: {"model_path": str(f["wrong"])}, _clip, ["wrong.pkl"]),
+    ("factor_num-0", {"factor_num": 0}, _clip, ["factor_num", "positive integer", "got 0"]),
+    ("factor_num-neg", {"factor_num": -1}, _clip, ["factor_num", "positive integer", "got -1"]),
+    ("factor_den-0", {"factor_den": 0}, _clip, ["factor_den", "positive integer", "got 0"]),
+    ("factor-1/1", {"factor_num": 1, "factor_den": 1}, _clip, ["factor_num/factor_den", "greater than 1"]),
+    ("factor-2/3", {"factor_num": 2, "factor_den": 3}, _clip, ["factor_num/factor_den", "2/3", "greater than 1"]),
+    ("factor-4/4", {"factor_num": 4, "factor_den": 4}, _clip, ["factor_num/factor_den", "greater than 1"]),
+    ("fps_num-alone", {"fps_num": 50}, _clip, ["fps_num", "fps_den", "together"]),
+    ("fps_den-alone", {"fps_den": 1}, _clip, ["fps_num", "fps_den", "together"]),
+    ("fps_num-0", {"fps_num": 0, "fps_den": 1}, _clip, ["fps_num", "positive integer"]),
+    ("fps-equal", {"fps_num": 25, "fps_den": 1}, _clip, ["fps_num/fps_den", "higher than", "25"]),
+    ("fps-lower", {"fps_num": 24000, "fps_den": 1001}, _clip, ["fps_num/fps_den", "higher than", "25"]),
+    (
+        "fps-on-fps0-clip",
+        {"fps_num": 50, "fps_den": 1},
+        lambda: _clip(fpsnum=0, fpsden=1),
+        ["fps_num/fps_den", "fps 0", "factor_num/factor_den"],
+    ),
+    ("scale-0.3", {"scale": 0.3}, _clip, ["scale", "0.25", "0.5", "1.0", "2.0", "4.0", "0.3"]),
+    ("scale-0", {"scale": 0.0}, _clip, ["scale", "0.25", "4.0"]),
+    ("sc_threshold-0", {"sc_threshold": 0.0}, _clip, ["sc_threshold", "(0.0, 1.0]"]),
+    ("sc_threshold-2", {"sc_threshold": 2.0}, _clip, ["sc_threshold", "(0.0, 1.0]"]),
+    ("skip_threshold-0", {"skip_threshold": 0.0}, _clip, ["skip_threshold", "(0.0, 200.0]"]),
+    ("sc_method", {"sc_method": "magic"}, _clip, ["sc_method", "'auto'", "'builtin'", "'props'", "magic"]),
+    ("on_cut", {"on_cut": "fade"}, _clip, ["on_cut", "'repeat'", "'blend'", "fade"]),
+    ("precision", {"precision": "fp8"}, _clip, ["precision", "'auto'", "'fp32'", "'fp16'", "'bf16'", "fp8"]),
+    (
+        "timestep_mode",
+        {"timestep_mode": "cubic"},
+        _clip,
+        ["timestep_mode", "'auto'", "'native'", "'linear'", "'bisect'", "cubic"],
+    ),
+    ("device", {"device": "tpu"}, _clip, ["device", "auto", "cpu", "cuda", "cuda:N", "tpu"]),
+    ("threads-neg", {"threads": -1}, _clip, ["threads", "non-negative", "-1"]),
+    ("ensemble-2", {"ensemble": 2}, _clip, ["ensemble", "boolean"]),
+    (
+        "ensemble-on-4.22",
+        lambda f: {"model": "4.22", "model_path": str(f["v422"]), "ensemble": True},
+        _clip,
+        ["ensemble", "4.22", "4.21"],
+    ),
+    (
+        "ensemble-on-inferred-4.2x",
+        lambda f: {"model_path": str(f["v422"]), "ensemble": True},
+        _clip,
+        ["ensemble", "4.21"],
+    ),
+    ("one-frame", {}, lambda: _clip(length=1), ["clip", "at least 2 frames", "got 1"]),
+    (
+        "variable-format-blank",
+        {},
+        lambda: core.std.BlankClip(varformat=True, width=64, height=48, length=5),
+        ["clip", "constant format", "variable-format"],
+    ),
+    (
+        "variable-format-splice",
+        {},
+        lambda: core.std.Splice([_clip(), _clip(format=vs.RGB24)], mismatch=True),
+        ["clip", "constant format", "variable-format"],
+    ),
+    (
+        "variable-size-blank",
+        {},
+        lambda: core.std.BlankClip(varsize=True, format=vs.YUV420P8, length=5),
+        ["clip", "constant format and size", "variable-size"],
+    ),
+    (
+        "variable-size-splice",
+        {},
+        lambda: core.std.Splice([_clip(), _clip(width=32)], mismatch=True),
+        ["clip", "variable-size"],
+    ),
+    (
+        "format-int32",
+        {},
+        lambda: _clip(format=core.query_video_format(vs.YUV, vs.INTEGER, 32, 0, 0).id),
+        ["unsupported format", "YUV444P32", "16 bits"],
+    ),
+    (
+        "format-gray20",
+        {},
+        lambda: _clip(format=core.query_video_format(vs.GRAY, vs.INTEGER, 20, 0, 0).id),
+        ["unsupported format", "20", "16 bits"],
+    ),
+    (
+        "format-subsampling-8x",
+        {},
+        lambda: _clip(format=core.query_video_format(vs.YUV, vs.INTEGER, 8, 3, 3).id),
+        ["unsupported format", "subsampling"],
+    ),
+]
+if not torch.cuda.is_available():
+    CASES.append(("device-cuda-without-gpu", {"device": "cuda"}, _clip, ["device", "cuda", "not available"]))
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+@pytest.mark.parametrize(("kwargs", "make_clip", "expected"), [pytest.param(*c[1:], id=c[0]) for c in CASES])
+def test_bad_argument_raises_vs_error_naming_it(
+    entry: Callable[..., Any], kwargs: Any, make_clip: Callable[[], Any], expected: list[str], files: dict[str, Path]
+) -> None:
+    if callable(kwargs):
+        kwargs = kwargs(files)
+    clip = make_clip()
+    with pytest.raises(vs.Error) as info:
+        entry(clip, **kwargs)
+    message = str(info.value)
+    missing = [s for s in expected if s not in message]
+    assert not missing, f"message lacks {missing}: {message[-600:]}"
+    # The plugin glue prepends a traceback; the filter's own message must be its last line either way.
+    last = message.strip().splitlines()[-1]
+    assert "RIFE: " in last and all(s in last for s in expected), last
+
+
+def test_python_only_type_errors_name_the_parameter() -> None:
+    """Arguments VapourSynth would convert or refuse itself, given straight to the Python function."""
+    clip = _clip()
+    for kwargs, name in (
+        ({"factor_num": 2.5}, "factor_num"),
+        ({"fps_num": 50.0, "fps_den": 1}, "fps_num"),
+        ({"threads": 1.5}, "threads"),
+        ({"sc": "yes"}, "sc"),
+        ({"model": 3.6}, "model"),
+    ):
+        with pytest.raises(vs.Error, match=name):
+            vsrife.RIFE(clip, **kwargs)
+    with pytest.raises(vs.Error, match="clip"):
+        vsrife.RIFE(None)  # type: ignore[arg-type]
+
+
+def test_valid_arguments_build_through_both_entry_points() -> None:
+    """The checks are not over-eager: bytes for strings, 0/1 for booleans, upper case, a valid fps target."""
+    clip = _clip()
+    for entry in (_python, _plugin, _plugin_vsrife):
+        out = entry(
+            clip,
+            factor_num=5,
+            factor_den=2,
+            sc_method="Builtin",
+            on_cut="blend",
+            ensemble=0,
+            sc=1,
+            precision="fp32",
+            device="cpu",
+            timestep_mode="linear",
+            threads=1,
+            scale=0.5,
+        )
+        assert out.num_frames == 25 and out.fps == vs.core.std.BlankClip(fpsnum=125, fpsden=2).fps
+        out = entry(clip, fps_num=60, fps_den=1)
+        assert (out.fps.numerator, out.fps.denominator) == (60, 1)
+
+
+@pytest.mark.parametrize("namespace", ["rife", "vsrife"])
+def test_registered_signature_has_every_python_parameter(namespace: str) -> None:
+    plugin = getattr(core, namespace, None)
+    if plugin is None:
+        pytest.skip(f"core.{namespace} is not installed")
+    if namespace == "rife" and plugin.identifier != "com.vsrife.rife":
+        pytest.skip("core.rife belongs to another plugin")
+    registered = {}
+    for item in plugin.RIFE.signature.strip(";").split(";"):
+        name, kind, *flags = item.split(":")
+        registered[name] = (kind, "opt" in flags)
+    params = inspect.signature(filter_rife.RIFE).parameters
+    assert list(registered) == list(params), "the plugin's argument order differs from vsrife.filter.RIFE"
+    kinds = {int: "int", float: "float", bool: "int", str: "data"}
+    for name, param in params.items():
+        kind, optional = registered[name]
+        assert optional == (param.default is not inspect.Parameter.empty), name
+        if name == "clip":
+            assert kind == "vnode"
+            continue
+        default = param.default
+        expected = kinds[type(default)] if default is not None else None
+        if expected is not None:
+            assert kind == expected, f"{name}: registered {kind}, Python default {default!r}"
+        else:  # None defaults: model / model_path are strings, fps_* integers
+            assert kind == ("data" if name.startswith("model") else "int"), name

@@ -1,0 +1,408 @@
+"""Checkpoint loading: strict layouts, clear errors, safe unpickling, version inference, metadata."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import pickle
+import random
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from torch import Tensor
+
+from vsrife.arch import build_network
+from vsrife.engine import Interpolator
+from vsrife.models import ModelLoadError, get_model, infer_model, layout, list_models, load_model, read_state_dict
+from vsrife.models.loading import METADATA_KEY, TRAINING_ONLY, spec_to_dict
+
+LAYOUTS = Path(__file__).resolve().parent / "data" / "layouts"
+VERSIONS = sorted(p.name.removesuffix(".json") for p in LAYOUTS.glob("*.json"))
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_weights(version: str) -> dict[str, dict[str, Tensor]]:
+    gen = torch.Generator().manual_seed(0)
+    out = {}
+    for file_name, keys in json.loads((LAYOUTS / f"{version}.json").read_text()).items():
+        out[file_name] = {
+            k: torch.zeros((), dtype=torch.long)
+            if k.endswith("num_batches_tracked")
+            else torch.randn(shape, generator=gen)
+            for k, shape in keys.items()
+        }
+    return out
+
+
+def _weights(version: str) -> dict[str, dict[str, Tensor]]:
+    """Random weights in the official layout (``module.`` keys, as saved); loading only looks at the layout."""
+    return {f: dict(sd) for f, sd in _cached_weights(version).items()}
+
+
+def _save(state_dicts: dict[str, dict[str, Tensor]], folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, sd in state_dicts.items():
+        torch.save(sd, folder / name)
+    return folder
+
+
+def _assert_loaded(loaded_state: dict[str, Tensor], official: dict[str, Tensor], prefix: str = "flownet.") -> None:
+    """Every inference tensor of the official file arrived, unchanged, under ``prefix``."""
+    for key, value in official.items():
+        key = key.removeprefix("module.")
+        if key.startswith(TRAINING_ONLY):
+            continue
+        assert torch.equal(loaded_state[prefix + key], value), key
+
+
+@pytest.fixture(scope="module")
+def v46(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _save(_weights("4.6"), tmp_path_factory.mktemp("v46")) / "flownet.pkl"
+
+
+# --- unreadable files -------------------------------------------------------------------------------
+
+
+def _empty(path: Path, good: Path) -> None:
+    path.write_bytes(b"")
+
+
+def _truncated(path: Path, good: Path) -> None:
+    data = good.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _random_bytes(path: Path, good: Path) -> None:
+    path.write_bytes(random.Random(1).randbytes(4096))
+
+
+def _text(path: Path, good: Path) -> None:
+    path.write_text("<html><body>404 Not Found</body></html>\n")
+
+
+def _list_pickle(path: Path, good: Path) -> None:
+    torch.save([torch.zeros(3), torch.ones(3)], path)
+
+
+def _tensor_pickle(path: Path, good: Path) -> None:
+    torch.save(torch.zeros(3), path)
+
+
+def _non_tensor_values(path: Path, good: Path) -> None:
+    torch.save({"module.block0.conv0.0.0.weight": [1, 2, 3], "epoch": 7}, path)
+
+
+BAD_FILES = {
+    "empty": (_empty, "empty"),
+    "truncated": (_truncated, "truncated"),
+    "random-bytes": (_random_bytes, "PyTorch checkpoint|state dict"),
+    "text": (_text, "PyTorch checkpoint|state dict"),
+    "pickled-list": (_list_pickle, r"not a state dict \(found list\)"),
+    "pickled-tensor": (_tensor_pickle, r"not a state dict \(found Tensor\)"),
+    "non-tensor-values": (_non_tensor_values, "non-tensor entries"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_FILES))
+@pytest.mark.parametrize("model", ["4.6", None])
+def test_unreadable_file(case: str, model: str | None, v46: Path, tmp_path: Path) -> None:
+    make, what = BAD_FILES[case]
+    path = tmp_path / "flownet.pkl"
+    make(path, v46)
+    with pytest.raises(ModelLoadError, match=what) as info:
+        load_model(model, model_path=path)
+    message = str(info.value)
+    assert str(path) in message
+    if model is not None:
+        assert "'4.6'" in message and "v4" in message  # the version / family it was loaded as
+    with pytest.raises(ModelLoadError, match=what):
+        read_state_dict(path)
+
+
+def test_missing_path(tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError, match="does not exist") as info:
+        load_model("4.6", model_path=tmp_path / "nope.pkl")
+    assert str(tmp_path / "nope.pkl") in str(info.value)
+
+
+# --- layout mismatches ------------------------------------------------------------------------------
+
+
+def test_wrong_version(v46: Path, tmp_path: Path) -> None:
+    """A 4.6 file loaded as 4.25: names the file, the version/family and the first offending keys."""
+    with pytest.raises(ModelLoadError) as info:
+        load_model("4.25", model_path=v46)
+    message = str(info.value)
+    assert str(v46) in message
+    assert "'4.25'" in message and "family v4" in message
+    official_25 = json.loads((LAYOUTS / "4.25.json").read_text())["flownet.pkl"]
+    official_46 = json.loads((LAYOUTS / "4.6.json").read_text())["flownet.pkl"]
+    missing = [k.removeprefix("module.") for k in official_25 if k not in official_46]
+    unexpected = [k.removeprefix("module.") for k in official_46 if k not in official_25]
+    reshaped = [k.removeprefix("module.") for k in official_25 if k in official_46 and official_25[k] != official_46[k]]
+    assert missing and reshaped and not unexpected  # 4.6's keys are a subset of 4.25's (block0-3)
+    assert f"{len(missing)} missing keys" in message and missing[0] in message
+    assert f"{len(reshaped)} wrong shapes" in message and reshaped[0] in message
+    # and the other way round: 4.25 tensors loaded as 4.6 are unexpected there
+    v425 = tmp_path / "v425"
+    _save(_weights("4.25"), v425)
+    with pytest.raises(ModelLoadError) as info:
+        load_model("4.6", model_path=v425)
+    message = str(info.value)
+    assert str(v425 / "flownet.pkl") in message and "'4.6'" in message
+    assert f"{len(missing)} unexpected keys" in message and missing[0] in message
+
+
+def test_wrong_shape(tmp_path: Path) -> None:
+    sd = dict(_weights("4.6")["flownet.pkl"])
+    key = "module.block2.convblock.3.conv.weight"
+    expected = tuple(sd[key].shape)
+    sd[key] = torch.zeros(expected[0], expected[1], 5, 5)
+    path = _save({"flownet.pkl": sd}, tmp_path) / "flownet.pkl"
+    with pytest.raises(ModelLoadError) as info:
+        load_model("4.6", model_path=path)
+    message = str(info.value)
+    assert str(path) in message and "'4.6'" in message
+    assert "1 wrong shapes" in message
+    assert f"block2.convblock.3.conv.weight {(*expected[:2], 5, 5)} (expected {expected})" in message
+    assert "missing" not in message and "unexpected" not in message
+
+
+def test_extra_unknown_keys(tmp_path: Path) -> None:
+    sd = dict(_weights("4.6")["flownet.pkl"])
+    sd["module.block4.conv0.0.0.weight"] = torch.zeros(8, 8, 3, 3)
+    sd["module.optimizer_step"] = torch.tensor(3)
+    path = _save({"flownet.pkl": sd}, tmp_path) / "flownet.pkl"
+    with pytest.raises(ModelLoadError, match="2 unexpected keys") as info:
+        load_model("4.6", model_path=path)
+    message = str(info.value)
+    assert str(path) in message and "block4.conv0.0.0.weight" in message and "optimizer_step" in message
+
+
+def test_missing_key(tmp_path: Path) -> None:
+    sd = dict(_weights("4.6")["flownet.pkl"])
+    del sd["module.block3.lastconv.0.bias"]
+    path = _save({"flownet.pkl": sd}, tmp_path) / "flownet.pkl"
+    with pytest.raises(ModelLoadError, match=r"1 missing keys, e\.g\. block3\.lastconv\.0\.bias"):
+        load_model("4.6", model_path=path)
+
+
+# --- training-only extras -----------------------------------------------------------------------------
+
+
+def test_v36_teacher_block_is_ignored_or_loaded(tmp_path: Path) -> None:
+    sd = _weights("3.6")["flownet.pkl"]
+    assert any(k.startswith("module.block_tea.") for k in sd)  # as in the official file
+    path = _save({"flownet.pkl": sd}, tmp_path) / "flownet.pkl"
+    loaded = load_model("3.6", model_path=path)
+    state = loaded.network.state_dict()
+    assert not any("block_tea" in k for k in state)
+    _assert_loaded(state, sd)
+    with_teacher = load_model("3.6", model_path=path, teacher=True).network.state_dict()
+    tea = {k: v for k, v in sd.items() if k.startswith("module.block_tea.")}
+    assert tea and all(torch.equal(with_teacher["flownet." + k.removeprefix("module.")], v) for k, v in tea.items())
+
+
+def test_v4_teacher_and_caltime_are_ignored(tmp_path: Path) -> None:
+    sd = dict(_weights("4.18")["flownet.pkl"])
+    # Practical-RIFE training checkpoints: a privileged teacher IFBlock and a timestep calibration net
+    sd["module.teacher.conv0.0.0.weight"] = torch.randn(96, 31, 3, 3)
+    sd["module.teacher.lastconv.0.weight"] = torch.randn(96, 24, 4, 4)
+    sd["module.caltime.0.weight"] = torch.randn(32, 17, 3, 3)
+    sd["module.caltime.0.bias"] = torch.randn(32)
+    path = _save({"flownet.pkl": sd}, tmp_path) / "flownet.pkl"
+    loaded = load_model("4.18", model_path=path)
+    state = loaded.network.state_dict()
+    assert not any("teacher" in k or "caltime" in k for k in state)
+    _assert_loaded(state, sd)
+    # and inference of the version still works with the extras present
+    assert load_model(model_path=path).info.spec is get_model("4.18").spec
+
+
+# --- model_path forms ---------------------------------------------------------------------------------
+
+
+def test_model_path_file_or_folder(v46: Path, tmp_path: Path) -> None:
+    official = _weights("4.6")["flownet.pkl"]
+    for target in (v46, v46.parent, str(v46)):
+        loaded = load_model("4.6", model_path=target)
+        assert loaded.paths == [v46]
+        _assert_loaded(loaded.network.state_dict(), official)
+    # a folder with one differently named checkpoint
+    other = tmp_path / "single"
+    other.mkdir()
+    shutil.copy(v46, other / "rife46.pth")
+    assert load_model("4.6", model_path=other).paths == [other / "rife46.pth"]
+    # ... but not with two of them
+    shutil.copy(v46, other / "rife46-copy.pkl")
+    with pytest.raises(ModelLoadError, match=r"without flownet\.pkl") as info:
+        load_model("4.6", model_path=other)
+    assert "rife46.pth" in str(info.value) and "rife46-copy.pkl" in str(info.value)
+
+
+@pytest.mark.parametrize("version", ["hd", "hdv2"])
+def test_three_file_folders(version: str, tmp_path: Path) -> None:
+    sds = _weights(version)
+    folder = _save(sds, tmp_path / version)
+    for loaded in (load_model(version, model_path=folder), load_model(model_path=folder)):
+        assert loaded.name == version
+        assert sorted(p.name for p in loaded.paths) == ["contextnet.pkl", "flownet.pkl", "unet.pkl"]
+        state = loaded.network.state_dict()
+        for file_name, prefix in (
+            ("flownet.pkl", "flownet."),
+            ("contextnet.pkl", "contextnet."),
+            ("unet.pkl", "fusionnet."),
+        ):
+            _assert_loaded(state, sds[file_name], prefix)
+    # the flownet file alone, with its siblings beside it
+    assert load_model(version, model_path=folder / "flownet.pkl").name == version
+    (folder / "unet.pkl").unlink()
+    with pytest.raises(ModelLoadError, match=r"unet\.pkl") as info:
+        load_model(version, model_path=folder)
+    assert str(folder / "flownet.pkl") in str(info.value)
+    # a wrong sibling is named as such
+    torch.save(sds["contextnet.pkl"], folder / "unet.pkl")
+    with pytest.raises(ModelLoadError) as info:
+        load_model(version, model_path=folder)
+    assert str(folder / "unet.pkl") in str(info.value) and f"'{version}'" in str(info.value)
+
+
+# --- version inference --------------------------------------------------------------------------------
+
+
+def _meta_states(version: str) -> dict[str, dict[str, Tensor]]:
+    data = json.loads((LAYOUTS / f"{version}.json").read_text())
+    return {
+        f: {k.removeprefix("module."): torch.empty(shape, device="meta") for k, shape in keys.items()}
+        for f, keys in data.items()
+    }
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_infer_every_official_layout(version: str) -> None:
+    info, equivalent = infer_model(_meta_states(version), "test")
+    spec = get_model(version).spec
+    assert info.spec is spec
+    assert version in equivalent
+    assert equivalent == [m.name for m in list_models() if m.spec is spec]
+
+
+def test_infer_from_files(tmp_path: Path) -> None:
+    v414 = _save(_weights("4.14"), tmp_path / "414")
+    loaded = load_model(model_path=v414)
+    assert loaded.info.spec is get_model("4.13").spec
+    assert "4.14" in loaded.equivalent and "4.13" in loaded.equivalent and "4.14.lite" not in loaded.equivalent
+
+    lite = _save(_weights("4.25.lite"), tmp_path / "425lite")
+    loaded = load_model(model_path=lite / "flownet.pkl")
+    assert loaded.name == "4.25.lite" and loaded.equivalent == ["4.25.lite"]
+    assert loaded.info.spec.modulus == 128
+
+    v425 = _save(_weights("4.25"), tmp_path / "425")
+    loaded = load_model(model_path=v425)
+    assert loaded.name in ("4.25", "4.26") and sorted(loaded.equivalent) == ["4.25", "4.26"]
+
+    paper = _save(_weights("paper"), tmp_path / "paper")  # carries block_tea, like the official file
+    assert load_model(model_path=paper).name == "paper"
+
+
+def test_infer_unknown_layout(tmp_path: Path) -> None:
+    sd = dict(_weights("4.6")["flownet.pkl"])
+    del sd["module.block0.conv0.0.0.weight"]
+    path = _save({"flownet.pkl": sd}, tmp_path) / "flownet.pkl"
+    with pytest.raises(ModelLoadError, match="matches no known RIFE layout") as info:
+        load_model(model_path=path)
+    assert str(path) in str(info.value) and "model=" in str(info.value)
+
+
+# --- unpickling safety --------------------------------------------------------------------------------
+
+
+class _Payload:
+    """Unpickling this (if allowed) creates a file: proof that code from the checkpoint ran."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+        return (open, (str(self.marker), "w"))
+
+
+@pytest.mark.parametrize("fmt", ["torch-zip", "legacy-pickle"])
+def test_arbitrary_objects_are_refused(fmt: str, tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    path = tmp_path / "flownet.pkl"
+    sd: dict[str, object] = dict(_weights("4.6")["flownet.pkl"])
+    sd["module.payload"] = _Payload(marker)
+    if fmt == "torch-zip":
+        torch.save(sd, path)
+    else:
+        with path.open("wb") as fh:
+            pickle.dump({"module.payload": _Payload(marker)}, fh, protocol=2)
+    for model in ("4.6", None):
+        with pytest.raises(ModelLoadError, match="state dict") as info:
+            load_model(model, model_path=path)
+        assert str(path) in str(info.value)
+        assert not marker.exists(), "the checkpoint's pickled code was executed"
+
+
+# --- vsrife metadata ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tiny_checkpoint(tmp_path: Path) -> tuple[Path, dict[str, Tensor], object]:
+    spec = dataclasses.replace(get_model("4.13").spec, widths=(48, 32, 24, 16), encoder_width=8, encoder_channels=4)
+    torch.manual_seed(0)
+    net = build_network(spec)
+    sd: dict[str, object] = {f"module.{k}": v for k, v in net.flownet.state_dict().items()}
+    sd[METADATA_KEY] = json.dumps({"spec": spec_to_dict(spec), "name": "tiny", "summary": "test model"})
+    path = tmp_path / "tiny.pkl"
+    torch.save(sd, path)
+    return path, net.flownet.state_dict(), spec
+
+
+def test_metadata_spec_loads_custom_architecture(tiny_checkpoint: tuple[Path, dict[str, Tensor], object]) -> None:
+    path, weights, spec = tiny_checkpoint
+    loaded = load_model(model_path=path)
+    assert loaded.info.spec == spec and loaded.name == "tiny"
+    assert loaded.metadata["name"] == "tiny"
+    state = loaded.network.flownet.state_dict()
+    assert state.keys() == weights.keys() and all(torch.equal(state[k], v) for k, v in weights.items())
+    assert layout(spec)["flownet.pkl"] == {k: tuple(v.shape) for k, v in weights.items()}
+    img = torch.rand(1, 3, 40, 52, generator=torch.Generator().manual_seed(0))
+    out = Interpolator(loaded, device="cpu", precision="fp32").interpolate(img, img.flip(3), 0.25)
+    assert out.shape == img.shape and torch.isfinite(out).all()
+
+
+def test_metadata_errors(tiny_checkpoint: tuple[Path, dict[str, Tensor], object], tmp_path: Path) -> None:
+    path, _, spec = tiny_checkpoint
+    raw = torch.load(path, weights_only=True)
+    # without metadata the custom layout matches no official version
+    plain = {k: v for k, v in raw.items() if k != METADATA_KEY}
+    torch.save(plain, tmp_path / "plain.pkl")
+    with pytest.raises(ModelLoadError, match="matches no known RIFE layout"):
+        load_model(model_path=tmp_path / "plain.pkl")
+    # metadata whose spec does not fit the tensors
+    wrong = dict(plain)
+    wrong[METADATA_KEY] = json.dumps({"spec": spec_to_dict(get_model("4.13").spec), "name": "liar"})
+    torch.save(wrong, tmp_path / "wrong.pkl")
+    with pytest.raises(ModelLoadError, match="wrong shapes") as info:
+        load_model(model_path=tmp_path / "wrong.pkl")
+    assert str(tmp_path / "wrong.pkl") in str(info.value) and "'liar'" in str(info.value)
+    # unknown fields and corrupt JSON
+    bad_field = dict(plain)
+    bad_field[METADATA_KEY] = json.dumps({"spec": {**spec_to_dict(spec), "attention": True}})
+    torch.save(bad_field, tmp_path / "field.pkl")
+    with pytest.raises(ModelLoadError, match="attention"):
+        load_model(model_path=tmp_path / "field.pkl")
+    corrupt = dict(plain)
+    corrupt[METADATA_KEY] = "{not json"
+    torch.save(corrupt, tmp_path / "corrupt.pkl")
+    with pytest.raises(ModelLoadError, match="corrupt vsrife metadata") as info:
+        load_model(model_path=tmp_path / "corrupt.pkl")
+    assert str(tmp_path / "corrupt.pkl") in str(info.value)

@@ -1,0 +1,223 @@
+"""vsrife.train loop: exact resume, schedule, config errors, CLI, export -> load_model, fast acceptance runs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from vsrife.models import load_model
+from vsrife.models.loading import METADATA_KEY
+from vsrife.train import ConfigError, TrainConfig, Trainer
+from vsrife.train.__main__ import main as cli
+from vsrife.train.acceptance import finetune_check, scratch_check
+from vsrife.train.checkpoint import list_checkpoints, load_checkpoint
+from vsrife.train.export import export_checkpoint
+from vsrife.train.loop import lr_multiplier
+
+TINY: dict[str, Any] = {
+    "arch": {"widths": [16, 16], "scales": [2, 1]},
+    "data": ["sample:carphone"],
+    "max_frames": 40,
+    "windows": [3, 4],
+    "crop": [64],
+    "batch_size": 4,
+    "warmup": 2,
+    "log_every": 1,
+    "val_every": 100,
+    "sample_every": 3,
+    "val_max": 2,
+    "tensorboard": False,
+    "threads": 1,
+}
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as fh:
+        return [{k: v for k, v in r.items() if k != "samples_per_s"} for r in csv.DictReader(fh)]
+
+
+@pytest.mark.parametrize("teacher", ["dis", "privileged"])
+def test_resume_reproduces_loss_curve_exactly(tmp_path: Path, teacher: str) -> None:
+    cfg = {**TINY, "steps": 6, "ckpt_every": 3, "teacher": teacher, "export_final": False}
+    full = Trainer(TrainConfig(out_dir=str(tmp_path / "full"), **cfg))
+    full.fit()
+    part = Trainer(TrainConfig(out_dir=str(tmp_path / "part"), **cfg))
+    assert part.fit(stop_at=5)["stopped"] == "stop_at"  # "crash" after step 5; last checkpoint at step 3
+    assert [s for s, _ in list_checkpoints(tmp_path / "part" / "checkpoints")] == [3]
+    torch.manual_seed(999)  # disturb the global RNG: the checkpoint must restore it
+    resumed = Trainer(TrainConfig(out_dir=str(tmp_path / "part"), resume=True, **cfg))
+    assert resumed.step == 3
+    resumed.fit()
+    a, b = _rows(tmp_path / "full" / "train.csv"), _rows(tmp_path / "part" / "train.csv")
+    assert [r["step"] for r in b] == ["1", "2", "3", "4", "5", "6"]
+    assert a == b  # bit-identical losses, PSNR, lr and gradient norms
+    sa, sb = full.module.state_dict(), resumed.module.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    state = load_checkpoint(tmp_path / "part" / "checkpoints" / "step_00000006.pt")
+    assert state["data"]["epoch"] * 0 == 0 and {"python", "numpy", "torch"} <= set(state["rng"])
+    assert list((tmp_path / "full" / "samples").glob("step_*.png"))
+
+
+def test_lr_schedule() -> None:
+    cfg = TrainConfig(arch={}, steps=110, warmup=10, lr=1e-3, min_lr=1e-5)
+    f = lr_multiplier(cfg)
+    assert f(0) == pytest.approx(0.1) and f(9) == pytest.approx(1.0)
+    assert f(10) == pytest.approx(1.0) and f(60) == pytest.approx((1e-5 + (1e-3 - 1e-5) * 0.5) / 1e-3)
+    assert f(110) == pytest.approx(0.01)
+    assert all(f(s) >= f(s + 1) for s in range(10, 110))
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"lr": -1.0}, "lr: must be a positive number"),
+        ({"min_lr": 1.0}, "min_lr: must be between 0 and lr"),
+        ({"teacher": "flownet"}, "teacher: expected one of none, dis, raft, privileged"),
+        ({"amp": "fp8"}, "amp: expected one of none, bf16, fp16"),
+        ({"steps": 0}, "steps: must be > 0"),
+        ({"batch_size": "8"}, "batch_size: expected int"),
+        ({"crop": [8]}, "crop: expected SIZE or HEIGHT WIDTH"),
+        ({"windows": [2]}, "windows: window lengths must be >= 3"),
+        ({"flip_h": 2.0}, "flip_h: is a probability"),
+        ({"teacher": "raft"}, "raft_weights: teacher 'raft' needs"),
+        ({"model": "3.6"}, "model: give only one of model, model_path and arch"),
+        ({"data": []}, "data: at least one data source"),
+        ({"device": "tpu"}, "device: expected auto, cpu, cuda"),
+        ({"warmpu": 3}, "warmpu: unknown option"),
+    ],
+)
+def test_bad_config_values_name_the_option(changes: dict[str, Any], message: str) -> None:
+    data = {**TINY, "steps": 2, **changes}
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig.from_dict(data)
+
+
+def test_config_errors_found_when_building(tmp_path: Path) -> None:
+    base = {**TINY, "steps": 2, "out_dir": str(tmp_path)}
+    with pytest.raises(ConfigError, match="crop: 48x48 must be a multiple of 32"):
+        Trainer(TrainConfig.from_dict({**base, "crop": [48]}))
+    with pytest.raises(ConfigError, match="arch: unknown architecture field 'depth'"):
+        Trainer(TrainConfig.from_dict({**base, "arch": {"depth": 3}}))
+    with pytest.raises(ConfigError, match="amp: fp16 needs a CUDA device"):
+        Trainer(TrainConfig.from_dict({**base, "amp": "fp16", "device": "cpu"}))
+    with pytest.raises(ConfigError, match=r"data: .* does not exist"):
+        Trainer(TrainConfig.from_dict({**base, "data": [f"video:{tmp_path / 'missing.mp4'}"]}))
+    with pytest.raises(ConfigError, match="model: training supports the families"):
+        Trainer(TrainConfig.from_dict({**base, "arch": None, "model_path": None, "model": "hd"}))
+
+
+def test_cli_fit_with_toml_and_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    toml = tmp_path / "run.toml"
+    toml.write_text(
+        f'out_dir = "{tmp_path / "run"}"\nsteps = 2\n[model]\narch = {{ widths = [16, 16], scales = [2, 1] }}\n'
+        '[data]\ndata = ["sample:carphone"]\nmax_frames = 30\ncrop = [64]\nwindows = [3, 4]\n'
+        "[optim]\nbatch_size = 2\nwarmup = 1\n[log]\ntensorboard = false\nval_max = 2\n"
+    )
+    assert cli(["fit", "--config", str(toml), "--lr", "1e-3", "--teacher", "dis", "--threads", "1"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["step"] == 2 and summary["stopped"] == "done"
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["lr"] == 1e-3 and saved["teacher"] == "dis" and saved["arch"] == {"widths": [16, 16], "scales": [2, 1]}
+    assert (tmp_path / "run" / "model" / "flownet.pkl").is_file()
+    assert cli(["fit", "--config", str(toml), "--lr", "-2"]) == 2
+    assert "lr: must be a positive number" in capsys.readouterr().err
+    bad = tmp_path / "bad.toml"
+    bad.write_text("stepz = 3\n")
+    assert cli(["fit", "--config", str(bad)]) == 2
+    assert "stepz: unknown option" in capsys.readouterr().err
+
+
+def _same_outputs(net_a: torch.nn.Module, net_b: torch.nn.Module, timestep: float = 0.5) -> None:
+    torch.manual_seed(1)
+    x0, x1 = torch.rand(1, 3, 64, 96), torch.rand(1, 3, 64, 96)
+    with torch.no_grad():
+        assert torch.equal(net_a.eval()(x0, x1, timestep=timestep), net_b.eval()(x0, x1, timestep=timestep))
+
+
+def test_export_round_trip_v4_with_own_teacher(tmp_path: Path) -> None:
+    cfg = TrainConfig(out_dir=str(tmp_path / "run"), steps=2, teacher="privileged", teacher_width=16, name="tiny-v4",
+                      **{k: v for k, v in TINY.items()})  # fmt: skip
+    trainer = Trainer(cfg)
+    summary = trainer.fit()
+    folder = Path(summary["export"]).parent
+    blob = torch.load(folder / "flownet.pkl", weights_only=True)
+    assert all(k.startswith("module.") for k in blob if k != METADATA_KEY)
+    assert any(k.startswith("module.teacher.") for k in blob)
+    meta = json.loads(blob[METADATA_KEY])
+    assert meta["name"] == "tiny-v4" and meta["family"] == "v4" and meta["spec"]["widths"] == [16, 16]
+    assert meta["training"]["teacher"] == "privileged" and meta["metrics"]["step"] == 2
+    loaded = load_model(model_path=folder)
+    assert loaded.name == "tiny-v4" and loaded.info.spec == trainer.spec
+    _same_outputs(trainer.module.net, loaded.network, 1 / 3)
+    # a training checkpoint exports to the same network
+    again = export_checkpoint(trainer.ckpt_dir / "step_00000002.pt", tmp_path / "again")
+    _same_outputs(trainer.module.net, load_model(model_path=again.parent).network, 2 / 3)
+    # fine-tuning from the export picks its teacher block up again
+    resumed = Trainer(cfg.replace(arch=None, model_path=str(folder), out_dir=str(tmp_path / "ft"), steps=1))
+    assert resumed.module.loaded_teacher
+    assert cli(["export", str(tmp_path / "run"), "--out", str(tmp_path / "cli")]) == 0
+
+
+def test_export_round_trip_v3_keeps_block_tea(tmp_path: Path) -> None:
+    arch = {"family": "v3", "widths": [16, 16, 16], "scales": [4, 2, 1], "act": "prelu", "body": "v3", "head": "v3",
+            "ensemble": "flip"}  # fmt: skip
+    cfg = TrainConfig(out_dir=str(tmp_path / "run"), steps=1, teacher="privileged",
+                      **{**TINY, "arch": arch, "windows": [3]})  # fmt: skip
+    trainer = Trainer(cfg)
+    folder = Path(trainer.fit()["export"]).parent
+    loaded = load_model(model_path=folder)
+    _same_outputs(trainer.module.net, loaded.network)
+    with_teacher = load_model(model_path=folder, teacher=True).network
+    assert torch.equal(with_teacher.flownet.block_tea.conv0[0][0].weight,
+                       trainer.module.net.flownet.block_tea.conv0[0][0].weight)  # fmt: skip
+
+
+def test_finetune_3_6_quick(tmp_path: Path) -> None:
+    """Fast version of acceptance (a): real v3.6 weights + block_tea, a few steps on real footage."""
+    res = finetune_check(tmp_path, steps=2, crop=64, batch_size=2, data=["sample:carphone"], val_max=3, threads=1)
+    assert res["heldout_frames"] == 3 and res["steps"] == 2
+    assert res["psnr_before"] > res["psnr_average_baseline"]  # v3.6 beats the average on real footage
+    assert res["passed"] and abs(res["delta_db"]) < 0.1
+    assert res["psnr_exported"] == pytest.approx(res["psnr_after"], abs=1e-6)
+    assert res["config"]["teacher"] == "privileged"
+
+
+def test_scratch_quick(tmp_path: Path) -> None:
+    """Fast version of acceptance (b): the runner works end to end (a few steps cannot beat the average)."""
+    res = scratch_check(tmp_path, teacher="dis", steps=3, widths=(16, 16, 16), crop=64, batch_size=2,
+                        data=["sample:carphone"], val_max=6, threads=1)  # fmt: skip
+    assert res["steps"] == 3 and res["heldout_frames"] == 6
+    assert set(res["per_t"]) <= {"0.3333", "0.5000", "0.6667"} and res["per_t"]
+    assert {"psnr", "psnr_average", "gain_over_average_db"} <= set(next(iter(res["per_t"].values())))
+    steps = scratch_check(
+        tmp_path / "cal",
+        teacher="dis",
+        widths=(16, 16, 16),
+        crop=64,
+        batch_size=2,
+        data=["sample:carphone"],
+        cpu_minutes=0.05,
+        calibrate_steps=3,
+        calibrate_only=True,
+    )
+    assert steps["steps"] >= 10 and steps["cpu_seconds_per_step"] > 0
+
+
+def test_bf16_autocast_and_loader_workers(tmp_path: Path) -> None:
+    """The AMP path (bf16 autocast on CPU) and DataLoader workers, on offline synthetic data."""
+    cfg = TrainConfig(out_dir=str(tmp_path), **{**TINY, "data": ["synthetic:2"], "max_frames": 0, "steps": 3,
+                                                "amp": "bf16", "num_workers": 2, "export_final": False})  # fmt: skip
+    trainer = Trainer(cfg)
+    direct = [trainer.batch(s) for s in range(3)]
+    loaded = list(trainer._batches())
+    assert len(loaded) == 3
+    for a, b in zip(direct, loaded, strict=True):
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    summary = trainer.fit()
+    assert summary["step"] == 3 and math.isfinite(summary["last"]["total"])

@@ -1,0 +1,94 @@
+"""Small helpers shared by the subcommands: messages, input checks, progress bars."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from vsrife.cli.errors import CliError, UsageError
+
+if TYPE_CHECKING:
+    import vapoursynth as vs
+    from tqdm import tqdm
+
+__all__ = ["check_engine_options", "check_model", "info", "input_file", "open_source", "progress_bar", "warn"]
+
+
+def warn(message: str) -> None:
+    print(f"vsrife: warning: {message}", file=sys.stderr, flush=True)
+
+
+def info(message: str) -> None:
+    print(f"vsrife: {message}", file=sys.stderr, flush=True)
+
+
+def check_model(name: str) -> str:
+    """Canonical version name for ``name``; an unknown name is a usage error listing the known ones."""
+    from vsrife.models import get_model
+
+    try:
+        return get_model(name).name
+    except KeyError as exc:
+        raise UsageError(f"{exc.args[0]} (see `vsrife models list`)") from None
+
+
+def check_engine_options(device: str, precision: str, scale: float = 1.0, threads: int = 0) -> None:
+    """Usage errors for an unknown device / precision / scale (and a CUDA device on a machine without one).
+
+    ``threads`` > 0 also sets torch's CPU thread count for this process (oversubscribed machines
+    are often much faster with 1).
+    """
+    from vsrife.engine import SCALES, resolve_device, resolve_precision
+
+    if threads < 0:
+        raise UsageError(f"--threads must be 0 (torch's default) or more, got {threads}")
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    if scale not in SCALES:
+        raise UsageError(f"--scale must be one of {', '.join(map(str, SCALES))}, got {scale}")
+    try:
+        resolve_precision(precision, resolve_device(device))
+    except ValueError as exc:
+        raise UsageError(str(exc).replace("precision ", "--precision ", 1).replace("device ", "--device ", 1)) from None
+
+
+def input_file(path: str | Path, what: str = "input") -> Path:
+    """``path`` as an existing regular file, else a usage error."""
+    p = Path(path)
+    if not p.exists():
+        raise UsageError(f"{what} file {p} does not exist")
+    if not p.is_file():
+        raise UsageError(f"{what} {p} is not a regular file")
+    return p
+
+
+def open_source(path: Path) -> vs.VideoNode:
+    """Decode ``path`` with BestSource; an unreadable file is a runtime error with a clear message."""
+    import vapoursynth as vs
+
+    from vsrife.filter.source import open_video
+
+    try:
+        return open_video(path)
+    except vs.Error as exc:
+        detail = str(exc).strip()
+        raise CliError(f"cannot read {path} as a video (BestSource: {detail})") from None
+
+
+def progress_bar(total: int | None, desc: str, *, enabled: bool = True, unit: str = "frame", **kw: Any) -> tqdm:
+    """A tqdm bar on stderr showing count, rate and ETA (``enabled=False``: silent)."""
+    from tqdm import tqdm
+
+    return tqdm(
+        total=total,
+        desc=desc,
+        unit=unit,
+        disable=not enabled,
+        file=sys.stderr,
+        dynamic_ncols=True,
+        smoothing=0.1,
+        **kw,
+    )

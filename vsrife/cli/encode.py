@@ -1,0 +1,243 @@
+"""Feeding a VapourSynth clip to an ffmpeg encoder in-process.
+
+YUV and GRAY clips travel as Y4M (``clip.output(pipe, y4m=True)``, which carries size, rate,
+format and range); RGB and other formats Y4M cannot describe travel as raw planes with the format
+spelled out for ffmpeg (RGB planes reordered to ffmpeg's G, B, R). Float clips become 16-bit
+integers first. The clip's colour properties are written into the output stream's header.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import shlex
+import subprocess
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import IO
+
+import vapoursynth as vs
+
+from vsrife.cli.errors import CliError, UsageError
+from vsrife.cli.ffmpeg import EncoderInfo
+
+__all__ = ["PipeFormat", "color_args", "ffmpeg_pix_fmt", "pipe_format", "render_to_ffmpeg", "video_args"]
+
+_SUBSAMPLING = {(1, 1): "420", (1, 0): "422", (0, 0): "444", (2, 0): "411", (0, 1): "440", (2, 2): "410"}
+_Y4M = frozenset(
+    {"gray", "gray16le", "yuv420p", "yuv422p", "yuv444p", "yuv411p"}
+    | {f"yuv{s}p{b}le" for s in ("420", "422", "444") for b in (9, 10, 12, 14, 16)}
+)
+_MATRIX = {
+    0: "gbr",
+    1: "bt709",
+    4: "fcc",
+    5: "bt470bg",
+    6: "smpte170m",
+    7: "smpte240m",
+    8: "ycgco",
+    9: "bt2020nc",
+    10: "bt2020c",
+    11: "smpte2085",
+    12: "chroma-derived-nc",
+    13: "chroma-derived-c",
+    14: "ictcp",
+}
+_PRIMARIES = {
+    1: "bt709",
+    4: "bt470m",
+    5: "bt470bg",
+    6: "smpte170m",
+    7: "smpte240m",
+    8: "film",
+    9: "bt2020",
+    10: "smpte428",
+    11: "smpte431",
+    12: "smpte432",
+    22: "jedec-p22",
+}
+_TRANSFER = {
+    1: "bt709",
+    4: "gamma22",
+    5: "gamma28",
+    6: "smpte170m",
+    7: "smpte240m",
+    8: "linear",
+    9: "log100",
+    10: "log316",
+    11: "iec61966-2-4",
+    12: "bt1361e",
+    13: "iec61966-2-1",
+    14: "bt2020-10",
+    15: "bt2020-12",
+    16: "smpte2084",
+    17: "smpte428",
+    18: "arib-std-b67",
+}
+_CHROMA_LOC = {0: "left", 1: "center", 2: "topleft", 3: "top", 4: "bottomleft", 5: "bottom"}
+RATE_CONTROL = frozenset(
+    {"-crf", "-qp", "-b:v", "-b", "-q:v", "-qscale", "-qscale:v", "-cq", "-lossless", "-global_quality"}
+)
+
+
+def ffmpeg_pix_fmt(fmt: vs.VideoFormat) -> str | None:
+    """ffmpeg's name for an integer VapourSynth format (None for float formats)."""
+    if fmt.sample_type != vs.INTEGER:
+        return None
+    bits = fmt.bits_per_sample
+    depth = "" if bits == 8 else f"{bits}le"
+    if fmt.color_family == vs.GRAY:
+        return "gray" + depth
+    if fmt.color_family == vs.RGB:
+        return "gbrp" + depth
+    ss = _SUBSAMPLING.get((fmt.subsampling_w, fmt.subsampling_h))
+    return None if ss is None else f"yuv{ss}p{depth}"
+
+
+@dataclass(frozen=True)
+class PipeFormat:
+    """A clip ready for the pipe, how ffmpeg must read it, and its pixel format name."""
+
+    clip: vs.VideoNode
+    input_args: list[str]
+    y4m: bool
+    pix_fmt: str
+
+
+def _integer(clip: vs.VideoNode) -> vs.VideoNode:
+    fmt = clip.format
+    if fmt.sample_type == vs.INTEGER and ffmpeg_pix_fmt(fmt) is not None:
+        return clip
+    family = fmt.color_family
+    if family == vs.YUV and (fmt.subsampling_w, fmt.subsampling_h) not in _SUBSAMPLING:
+        target = vs.YUV444P16
+    else:
+        target = vs.core.query_video_format(family, vs.INTEGER, 16, fmt.subsampling_w, fmt.subsampling_h)
+    return vs.core.resize.Point(clip, format=target.id, dither_type="none")
+
+
+def pipe_format(clip: vs.VideoNode) -> PipeFormat:
+    """Prepare ``clip`` for ffmpeg: Y4M for the YUV/GRAY formats ffmpeg's Y4M reader knows, raw planes otherwise."""
+    clip = _integer(clip)
+    pix_fmt = ffmpeg_pix_fmt(clip.format)
+    assert pix_fmt is not None
+    if pix_fmt in _Y4M:
+        return PipeFormat(clip, ["-f", "yuv4mpegpipe", "-i", "pipe:0"], True, pix_fmt)
+    if clip.format.color_family == vs.RGB:
+        clip = vs.core.std.ShufflePlanes(clip, planes=[1, 2, 0], colorfamily=vs.RGB)  # R,G,B -> G,B,R planes
+    args = [
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        pix_fmt,
+        "-s",
+        f"{clip.width}x{clip.height}",
+        "-framerate",
+        f"{clip.fps_num}/{clip.fps_den}",
+        "-i",
+        "pipe:0",
+    ]
+    return PipeFormat(clip, args, False, pix_fmt)
+
+
+def color_args(props: vs.FrameProps | dict[str, object]) -> list[str]:
+    """``-colorspace``/``-color_primaries``/``-color_trc``/``-color_range``/``-chroma_sample_location`` from props."""
+    out: list[str] = []
+    for key, option, table in (
+        ("_Matrix", "-colorspace", _MATRIX),
+        ("_Primaries", "-color_primaries", _PRIMARIES),
+        ("_Transfer", "-color_trc", _TRANSFER),
+        ("_ChromaLocation", "-chroma_sample_location", _CHROMA_LOC),
+    ):
+        value = props.get(key)
+        if isinstance(value, int) and value in table:
+            out += [option, table[value]]
+    rng = props.get("_ColorRange")
+    if rng in (0, 1):
+        out += ["-color_range", "pc" if rng == 0 else "tv"]
+    return out
+
+
+def video_args(
+    encoder: EncoderInfo, source_pix_fmt: str | None, args: argparse.Namespace
+) -> tuple[list[str], list[str]]:
+    """(``-c:v ...`` encoder arguments, warnings) for ``--codec/--crf/--preset/--pix-fmt/--encoder-args``."""
+    try:
+        extra = shlex.split(args.encoder_args or "")
+    except ValueError as exc:
+        raise UsageError(f"--encoder-args {args.encoder_args!r} cannot be split into arguments: {exc}") from None
+    out = ["-c:v", encoder.name]
+    warnings: list[str] = []
+    given = {a.split("=")[0] for a in extra if a.startswith("-")}
+    if args.pix_fmt:
+        if encoder.pix_fmts and args.pix_fmt not in encoder.pix_fmts:
+            raise UsageError(
+                f"--pix-fmt {args.pix_fmt} is not supported by {encoder.name}; it takes {' '.join(encoder.pix_fmts)}"
+            )
+        out += ["-pix_fmt", args.pix_fmt]
+    elif "-pix_fmt" in given:
+        pass
+    elif source_pix_fmt and (not encoder.pix_fmts or source_pix_fmt in encoder.pix_fmts):
+        out += ["-pix_fmt", source_pix_fmt]
+    elif source_pix_fmt:
+        warnings.append(
+            f"{encoder.name} cannot encode the source's pixel format {source_pix_fmt}; ffmpeg picks the closest "
+            "supported one (choose with --pix-fmt)"
+        )
+    for name, value, default, overrides in (
+        ("crf", args.crf, 18, RATE_CONTROL),
+        ("preset", args.preset, "medium", frozenset({"-preset"})),
+    ):
+        if value is not None:
+            if name not in encoder.options:
+                raise UsageError(f"--{name} is not an option of encoder {encoder.name}; drop it or use --encoder-args")
+            out += [f"-{name}", f"{value:g}" if isinstance(value, float) else str(value)]
+        elif name in encoder.options and not given & overrides:  # defaults yield to --encoder-args
+            out += [f"-{name}", str(default)]
+    return out + extra, warnings
+
+
+def _tail(log: IO[bytes], lines: int = 12) -> str:
+    log.seek(0)
+    text = log.read().decode(errors="replace").strip().splitlines()
+    return "\n  ".join(text[-lines:]) if text else "(no message)"
+
+
+def render_to_ffmpeg(
+    pipe: PipeFormat,
+    cmd: list[str],
+    progress: Callable[[int, int], None] | None = None,
+) -> None:
+    """Run ``cmd`` (an ffmpeg command reading ``pipe:0``) and stream ``pipe.clip`` into it.
+
+    ffmpeg runs in its own process group, so a terminal's Ctrl-C reaches only us: we stop it
+    ourselves (and the caller removes the partial output). Raises CliError with ffmpeg's own
+    message when it fails, or the filter's message when a frame cannot be rendered.
+    """
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log, process_group=0)
+        assert proc.stdin is not None
+        try:
+            try:
+                pipe.clip.output(proc.stdin, y4m=pipe.y4m, progress_update=progress)
+                proc.stdin.close()
+            except (BrokenPipeError, ConnectionResetError):
+                proc.wait()
+                raise CliError(
+                    f"ffmpeg stopped reading frames (exit status {proc.returncode}):\n  {_tail(log)}"
+                ) from None
+            except vs.Error as exc:
+                if proc.poll() is not None and proc.returncode != 0:
+                    raise CliError(f"ffmpeg failed (exit status {proc.returncode}):\n  {_tail(log)}") from None
+                raise CliError(f"rendering failed: {exc}") from None
+            rc = proc.wait()
+            if rc != 0:
+                raise CliError(f"ffmpeg failed (exit status {rc}):\n  {_tail(log)}")
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            if proc.stdin is not None and not proc.stdin.closed:
+                with contextlib.suppress(OSError):
+                    proc.stdin.close()

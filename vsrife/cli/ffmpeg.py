@@ -1,0 +1,200 @@
+"""ffmpeg / ffprobe helpers: probing, encoder capabilities, and carrying audio / subtitles / metadata over.
+
+The output container decides what can be copied: MP4/MOV hold only ``mov_text`` subtitles (text
+subtitles are converted, bitmap ones dropped with a warning), WebM only WebVTT and Opus/Vorbis,
+Matroska nearly everything. Each kept source stream is mapped explicitly with its own codec.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vsrife.cli.errors import CliError, UsageError
+
+__all__ = [
+    "EncoderInfo",
+    "Stream",
+    "StreamPlan",
+    "container_family",
+    "encoder_info",
+    "executable",
+    "plan_streams",
+    "probe_streams",
+    "video_stream_tags",
+]
+
+TEXT_SUBS = frozenset({"subrip", "srt", "ass", "ssa", "webvtt", "mov_text", "text"})
+_MP4_AUDIO = frozenset({"aac", "mp3", "mp2", "ac3", "eac3", "alac", "opus", "flac"})
+_WEBM_AUDIO = frozenset({"opus", "vorbis"})
+_FAMILIES = {
+    ".mp4": "mp4",
+    ".m4v": "mp4",
+    ".3gp": "mp4",
+    ".mov": "mov",
+    ".mkv": "matroska",
+    ".mka": "matroska",
+    ".mk3d": "matroska",
+    ".webm": "webm",
+}
+
+
+def executable(tool: str) -> str:
+    exe = shutil.which(tool)
+    if exe is None:
+        raise CliError(f"{tool} was not found on PATH (install ffmpeg, e.g. `apt-get install ffmpeg`)")
+    return exe
+
+
+def container_family(path: Path) -> str:
+    """``mp4``, ``mov``, ``matroska``, ``webm`` or ``other`` from the file extension."""
+    return _FAMILIES.get(path.suffix.lower(), "other")
+
+
+@dataclass(frozen=True)
+class EncoderInfo:
+    """What ``ffmpeg -h encoder=NAME`` says about an encoder."""
+
+    name: str
+    pix_fmts: tuple[str, ...]
+    options: frozenset[str]
+
+
+@functools.cache
+def encoder_info(name: str) -> EncoderInfo:
+    """Pixel formats and private options of encoder ``name``; an unknown encoder is a usage error."""
+    proc = subprocess.run(
+        [executable("ffmpeg"), "-hide_banner", "-h", f"encoder={name}"], capture_output=True, text=True, check=False
+    )
+    text = proc.stdout + proc.stderr
+    if proc.returncode != 0 or "is not recognized" in text or not text.strip():
+        raise UsageError(f"unknown encoder {name!r} (see `ffmpeg -encoders`), e.g. libx264, libx265, ffv1")
+    if "Supported sample formats" in text or "Supported sample rates" in text:
+        raise UsageError(f"{name!r} is an audio encoder; --codec needs a video encoder such as libx264 or ffv1")
+    m = re.search(r"Supported pixel formats:\s*(.*)", text)
+    pix_fmts = tuple(m.group(1).split()) if m else ()
+    options = frozenset(re.findall(r"^\s+-([\w:-]+)\s+<", text, re.M))
+    return EncoderInfo(name, pix_fmts, options)
+
+
+@dataclass(frozen=True)
+class Stream:
+    """One stream of a media file as ffprobe reports it."""
+
+    index: int
+    codec_type: str
+    codec_name: str
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+def probe_streams(path: Path) -> list[Stream]:
+    """All streams of ``path`` (ffprobe); raises CliError if ffprobe cannot read it."""
+    cmd = [
+        executable("ffprobe"),
+        "-v",
+        "error",
+        "-show_entries",
+        "stream=index,codec_type,codec_name:stream_tags",
+        "-of",
+        "json",
+        str(path),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise CliError(f"ffprobe cannot read {path}: {proc.stderr.strip() or 'unknown error'}")
+    out = []
+    for s in json.loads(proc.stdout or "{}").get("streams", []):
+        out.append(
+            Stream(
+                int(s["index"]), str(s.get("codec_type", "")), str(s.get("codec_name", "")), dict(s.get("tags") or {})
+            )
+        )
+    return out
+
+
+def video_stream_tags(streams: list[Stream]) -> list[str]:
+    """``-metadata:s:v:0`` options carrying the source video stream's language and title."""
+    video = next((s for s in streams if s.codec_type == "video"), None)
+    if video is None:
+        return []
+    out = []
+    for key in ("language", "title"):
+        value = next((v for k, v in video.tags.items() if k.lower() == key), None)
+        if value:
+            out += ["-metadata:s:v:0", f"{key}={value}"]
+    return out
+
+
+@dataclass
+class StreamPlan:
+    """ffmpeg arguments that map and encode the source's audio/subtitle/attachment streams."""
+
+    args: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    audio: int = 0
+    subtitles: int = 0
+
+    def describe(self) -> str:
+        """``", 1 audio, 2 subtitle streams"`` (empty when nothing is carried over)."""
+        out = f", {self.audio} audio stream{'s' * (self.audio != 1)}" if self.audio else ""
+        return out + (f", {self.subtitles} subtitle stream{'s' * (self.subtitles != 1)}" if self.subtitles else "")
+
+
+def _subtitle_codec(codec: str, family: str) -> str | None:
+    """Output codec for a subtitle stream in ``family`` (``copy``, a conversion target, or None: drop)."""
+    text = codec in TEXT_SUBS
+    if family in ("mp4", "mov"):
+        return ("copy" if codec == "mov_text" else "mov_text") if text else None
+    if family == "webm":
+        return ("copy" if codec == "webvtt" else "webvtt") if text else None
+    if family == "matroska":
+        return "srt" if codec in ("mov_text", "text") else "copy"
+    return None
+
+
+def _audio_codec(codec: str, family: str) -> tuple[str, str | None]:
+    """(output codec, warning) for an audio stream in ``family``."""
+    if family == "mp4" and codec not in _MP4_AUDIO:
+        return "aac", f"{codec} audio cannot be stored in MP4; re-encoding it to AAC"
+    if family == "mov" and codec not in _MP4_AUDIO and not codec.startswith("pcm_"):
+        return "aac", f"{codec} audio cannot be stored in MOV; re-encoding it to AAC"
+    if family == "webm" and codec not in _WEBM_AUDIO:
+        return "libopus", f"{codec} audio cannot be stored in WebM; re-encoding it to Opus"
+    return "copy", None
+
+
+def plan_streams(
+    streams: list[Stream], out: Path, input_index: int, *, audio: bool = True, subtitles: bool = True
+) -> StreamPlan:
+    """Map the audio, subtitle (and, for Matroska, attachment) streams of input ``input_index`` into ``out``."""
+    family = container_family(out)
+    plan = StreamPlan()
+    for s in streams:
+        if s.codec_type == "audio" and audio:
+            codec, note = _audio_codec(s.codec_name, family)
+            plan.args += ["-map", f"{input_index}:{s.index}", f"-c:a:{plan.audio}", codec]
+            if note:
+                plan.warnings.append(f"stream {s.index}: {note}")
+            plan.audio += 1
+        elif s.codec_type == "subtitle" and subtitles:
+            sub = _subtitle_codec(s.codec_name, family)
+            if sub is None:
+                plan.warnings.append(
+                    f"stream {s.index}: {s.codec_name} subtitles cannot be stored in {out.suffix or 'this'} files; "
+                    "dropped (use .mkv to keep them)"
+                )
+                continue
+            if sub != "copy":
+                plan.warnings.append(f"stream {s.index}: {s.codec_name} subtitles converted to {sub} for {out.suffix}")
+            plan.args += ["-map", f"{input_index}:{s.index}", f"-c:s:{plan.subtitles}", sub]
+            plan.subtitles += 1
+        elif s.codec_type == "attachment" and family == "matroska" and subtitles:
+            plan.args += ["-map", f"{input_index}:{s.index}"]
+    if any(a == "-map" for a in plan.args) and family == "matroska":
+        plan.args += ["-c:t", "copy"]
+    return plan

@@ -1,0 +1,187 @@
+"""``vsrife interpolate IN -o OUT``: decode (BestSource), ``core.rife.RIFE``, encode (ffmpeg), keep audio/subs/metadata.
+
+``--frames A:B`` / ``--segment i/n`` render part of the OUTPUT frames (for spreading a long
+render over machines, then ``vsrife join``); such partial renders carry no audio or subtitles
+(``vsrife join --audio-from SOURCE`` adds the source's complete streams back).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from fractions import Fraction
+from pathlib import Path
+
+from vsrife.cli import ffmpeg
+from vsrife.cli.args import add_filter_options, filter_kwargs, parse_factor, parse_fps, parse_frames, parse_segment
+from vsrife.cli.common import check_engine_options, check_model, info, input_file, open_source, progress_bar, warn
+from vsrife.cli.errors import CliError, UsageError
+from vsrife.cli.join import RANGE_TAG
+from vsrife.cli.output import AtomicOutput, check_output
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "interpolate",
+        help="raise a video's frame rate with RIFE and encode it",
+        description="Decode IN with BestSource, interpolate with core.rife.RIFE, encode OUT with ffmpeg. Audio, "
+        "subtitles, chapters and container metadata are kept (converted or dropped with a warning when OUT's "
+        "container cannot hold them). OUT appears only when complete.",
+    )
+    p.add_argument("input", metavar="IN", help="source video")
+    p.add_argument(
+        "-o", "--output", metavar="OUT", required=True, help="output file; its extension picks the container"
+    )
+    rate = p.add_mutually_exclusive_group()
+    rate.add_argument("--factor", type=parse_factor, help="rate multiplier: 2 (default), 3, 5/2, 2.5")
+    rate.add_argument("--fps", type=parse_fps, help="target frame rate instead: 60, 60000/1001")
+    add_filter_options(p)
+    enc = p.add_argument_group("encoding (ffmpeg)")
+    enc.add_argument("--codec", default="libx264", help="video encoder (default libx264; ffv1 for lossless)")
+    enc.add_argument("--crf", type=float, help="quality for encoders with -crf (default 18)")
+    enc.add_argument("--preset", help="preset for encoders with -preset (default medium)")
+    enc.add_argument("--pix-fmt", help="output pixel format (default: the source's, if the encoder supports it)")
+    enc.add_argument("--encoder-args", metavar="ARGS", help='extra ffmpeg output options, e.g. "-tune film -g 250"')
+    enc.add_argument("--no-audio", dest="audio", action="store_false", help="do not copy audio streams")
+    enc.add_argument("--no-subtitles", dest="subtitles", action="store_false", help="do not copy subtitle streams")
+    part = p.add_argument_group("partial renders").add_mutually_exclusive_group()
+    part.add_argument(
+        "--frames",
+        type=parse_frames,
+        metavar="A:B",
+        help="render output frames A..B-1 (B exclusive, like a Python slice; negatives count from "
+        "the end; A: and :B allowed)",
+    )
+    part.add_argument(
+        "--segment",
+        type=parse_segment,
+        metavar="i/n",
+        help="render the i-th (1..n) of n near-equal contiguous ranges of the output frames",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    p.set_defaults(run=run)
+
+
+def _rate_kwargs(args: argparse.Namespace, src_fps: Fraction) -> tuple[dict[str, int], Fraction]:
+    """``core.rife.RIFE`` rate arguments and the resulting rate factor; a bad rate is a usage error."""
+    from vsrife.filter.timing import rate_factor
+
+    if args.fps is not None:
+        kw = {"fps_num": args.fps.numerator, "fps_den": args.fps.denominator}
+        factor_num, factor_den = 2, 1
+    else:
+        factor = args.factor or Fraction(2)
+        kw = {"factor_num": factor.numerator, "factor_den": factor.denominator}
+        factor_num, factor_den = factor.numerator, factor.denominator
+    try:
+        return kw, rate_factor(factor_num, factor_den, kw.get("fps_num"), kw.get("fps_den"), src_fps)
+    except ValueError as exc:
+        msg = str(exc).replace("fps_num/fps_den", "--fps").replace("factor_num/factor_den", "--factor")
+        raise UsageError(msg) from None
+
+
+def _check_filter_options(kwargs: dict[str, object]) -> None:
+    from vsrife.filter.options import FilterOptions
+
+    try:
+        FilterOptions.parse(**kwargs)
+    except ValueError as exc:
+        # "sc_threshold must be ..." -> "--sc-threshold must be ..."
+        raise UsageError(re.sub(r"^(\w+)", lambda m: "--" + m.group(1).replace("_", "-"), str(exc))) from None
+
+
+def run(args: argparse.Namespace) -> int:
+    import vapoursynth as vs
+
+    from vsrife.cli.encode import color_args, ffmpeg_pix_fmt, pipe_format, render_to_ffmpeg, video_args
+    from vsrife.filter.timing import Timing
+
+    src = input_file(args.input)
+    out = check_output(Path(args.output), overwrite=args.overwrite, inputs=(src,))
+    if args.model is not None:
+        args.model = check_model(args.model)
+    kwargs = filter_kwargs(args)
+    _check_filter_options(kwargs)
+    check_engine_options(args.device, args.precision, args.scale)
+    encoder = ffmpeg.encoder_info(args.codec)
+    exe = ffmpeg.executable("ffmpeg")
+
+    clip = open_source(src)
+    if clip.num_frames < 2:
+        raise CliError(f"{src} has {clip.num_frames} frame(s); interpolation needs at least 2")
+    src_fps = Fraction(clip.fps_num, clip.fps_den) if clip.fps_den else Fraction(0)
+    if src_fps == 0:
+        raise CliError(f"{src} has no constant frame rate that BestSource can report; cannot encode a fixed rate")
+    rate, factor = _rate_kwargs(args, src_fps)
+    kwargs.update(rate)
+    total = Timing.create(factor, clip.num_frames).out_frames
+    start, stop = 0, total
+    rng = args.frames or args.segment
+    if rng is not None:
+        try:
+            start, stop = rng.resolve(total)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    partial = (start, stop) != (0, total)
+    vargs, warnings = video_args(encoder, ffmpeg_pix_fmt(clip.format), args)
+
+    try:
+        rife = vs.core.rife.RIFE(clip, **kwargs)  # the registered plugin: the path scripts take
+    except vs.Error as exc:
+        raise CliError(str(exc)) from None
+    if rife.num_frames != total:
+        raise CliError(f"internal error: expected {total} output frames, the filter makes {rife.num_frames}")
+    clip_out = rife[start:stop] if partial else rife
+    pipe = pipe_format(clip_out)
+    props = clip.get_frame(0).props
+    plan = ffmpeg.StreamPlan()
+    source_streams = ffmpeg.probe_streams(src)
+    if not partial:
+        plan = ffmpeg.plan_streams(source_streams, out, 1, audio=args.audio, subtitles=args.subtitles)
+    cmd = [
+        exe,
+        "-hide_banner",
+        "-nostdin",
+        "-nostats",
+        "-loglevel",
+        "error",
+        "-y",
+        *pipe.input_args,
+        "-i",
+        str(src),
+        "-map",
+        "0:v:0",
+        *plan.args,
+        "-map_metadata",
+        "1",
+    ]
+    if partial:  # tagged, so that `vsrife join` can check the parts' order and completeness
+        cmd += ["-map_chapters", "-1", "-metadata", f"{RANGE_TAG}={start}:{stop}/{total}"]
+        if ffmpeg.container_family(out) in ("mp4", "mov"):
+            cmd += ["-movflags", "+use_metadata_tags"]
+    else:
+        cmd += ["-map_chapters", "1"]
+    # (no -map_metadata:s mapping: it would stop ffmpeg copying the audio/subtitle streams' own tags)
+    cmd += ffmpeg.video_stream_tags(source_streams)
+    cmd += [*vargs, *color_args(props)]
+    for w in warnings + plan.warnings:
+        warn(w)
+    if partial:
+        info(
+            f"rendering output frames {start}..{stop - 1} of {total} (no audio/subtitles in partial renders; "
+            "`vsrife join --audio-from SOURCE` adds them back)"
+        )
+
+    bar = progress_bar(stop - start, "interpolating", enabled=args.progress)
+    try:
+        with AtomicOutput(out) as tmp:
+            render_to_ffmpeg(pipe, [*cmd, str(tmp)], lambda done, _total: bar.update(done - bar.n))
+    finally:
+        bar.close()
+    fps = Fraction(clip_out.fps_num, clip_out.fps_den)
+    frames = f"{stop - start} frame{'s' * (stop - start != 1)}"
+    info(f"wrote {out}: {frames} at {fps} fps ({float(fps):.3f}) from {clip.num_frames} source frames{plan.describe()}")
+    return 0

@@ -1,0 +1,208 @@
+"""``vsrife join PART... -o OUT [--audio-from SOURCE]``: lossless concatenation of partial renders.
+
+The parts (``vsrife interpolate --segment i/n`` or ``--frames A:B`` outputs, in order) are joined
+with ffmpeg's concat demuxer and ``-c copy``: no re-encoding, so the result is frame-for-frame what
+the parts hold. Each part starts with a keyframe (it is a file of its own); the parts must share
+codec, size, pixel format and frame rate, which is checked first, and partial renders carry a
+``vsrife_range`` tag (``start:stop/total``) by which their order and completeness are checked.
+``--audio-from SOURCE`` adds the source's audio, subtitles, chapters and metadata (as a full
+``interpolate`` run would).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+from vsrife.cli import ffmpeg
+from vsrife.cli.common import info, input_file, warn
+from vsrife.cli.errors import CliError
+from vsrife.cli.output import AtomicOutput, check_output
+
+__all__ = ["RANGE_TAG", "PartInfo", "add_parser", "check_tiling", "parse_range_tag", "probe_part", "run"]
+
+RANGE_TAG = "vsrife_range"
+"""Container tag of partial renders: ``"start:stop/total"`` output frames (stop exclusive)."""
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "join",
+        help="concatenate partial renders losslessly (no re-encode)",
+        description="Concatenate parts rendered with `vsrife interpolate --segment i/n` (or --frames A:B), in the "
+        "order given, without re-encoding; optionally add the source's audio, subtitles and metadata.",
+    )
+    p.add_argument("parts", metavar="PART", nargs="+", help="partial renders, in order")
+    p.add_argument("-o", "--output", metavar="OUT", required=True, help="joined file")
+    p.add_argument("--audio-from", metavar="SOURCE", help="take audio, subtitles, chapters and metadata from SOURCE")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    p.set_defaults(run=run)
+
+
+@dataclass(frozen=True)
+class PartInfo:
+    """The first video stream of a part: what must match across parts, and its frame count."""
+
+    codec: str
+    width: int
+    height: int
+    pix_fmt: str
+    rate: Fraction
+    frames: int
+    other_streams: int
+    range: tuple[int, int, int] | None = None
+    """(start, stop, total) output frames, from the tag ``vsrife interpolate`` writes into partial renders."""
+
+    @property
+    def signature(self) -> tuple[str, int, int, str, Fraction]:
+        return self.codec, self.width, self.height, self.pix_fmt, self.rate
+
+
+def probe_part(path: Path) -> PartInfo:
+    """Codec, size, pixel format, rate and packet count of ``path``'s video stream (ffprobe, no decoding)."""
+    cmd = [
+        ffmpeg.executable("ffprobe"),
+        "-v",
+        "error",
+        "-count_packets",
+        "-show_entries",
+        "stream=codec_type,codec_name,width,height,pix_fmt,r_frame_rate,nb_read_packets:format_tags",
+        "-of",
+        "json",
+        str(path),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise CliError(f"cannot read {path}: {proc.stderr.strip() or 'ffprobe failed'}")
+    data = json.loads(proc.stdout or "{}")
+    streams = data.get("streams", [])
+    tags = {k.lower(): v for k, v in (data.get("format", {}).get("tags") or {}).items()}
+    video = [s for s in streams if s.get("codec_type") == "video"]
+    if not video:
+        raise CliError(f"{path} has no video stream")
+    v = video[0]
+    num, _, den = str(v.get("r_frame_rate", "0/1")).partition("/")
+    rate = Fraction(int(num), int(den or 1)) if int(den or 1) else Fraction(0)
+    return PartInfo(
+        str(v.get("codec_name")),
+        int(v.get("width", 0)),
+        int(v.get("height", 0)),
+        str(v.get("pix_fmt")),
+        rate,
+        int(v.get("nb_read_packets", 0)),
+        len(streams) - 1,
+        parse_range_tag(tags.get(RANGE_TAG)),
+    )
+
+
+def parse_range_tag(text: str | None) -> tuple[int, int, int] | None:
+    """``"10:21/32"`` -> (10, 21, 32); None for a missing or malformed tag."""
+    m = re.fullmatch(r"(\d+):(\d+)/(\d+)", (text or "").strip())
+    return (int(m.group(1)), int(m.group(2)), int(m.group(3))) if m else None
+
+
+def check_tiling(parts: list[Path], infos: list[PartInfo]) -> None:
+    """With range tags on every part: they must cover output frames 0..total-1 in order, without gaps or overlaps."""
+    ranges = [pi.range for pi in infos]
+    if all(r is None for r in ranges):
+        return
+    if any(r is None for r in ranges):
+        untagged = [str(p) for p, r in zip(parts, ranges, strict=True) if r is None]
+        warn(f"cannot check the order of the parts: no vsrife range tag on {', '.join(untagged)}")
+        return
+    expected = 0
+    total = ranges[0][2]  # type: ignore[index]
+    for p, pi, r in zip(parts, infos, ranges, strict=True):
+        assert r is not None
+        start, stop, whole = r
+        if whole != total:
+            raise CliError(f"{p} is part of a {whole}-frame render but {parts[0]} of a {total}-frame one")
+        if start != expected:
+            what = f"frames {expected}..{start - 1} are missing" if start > expected else "it overlaps the previous"
+            raise CliError(
+                f"{p} holds output frames {start}..{stop - 1} but the next expected frame is {expected}: "
+                f"{what} (give the parts in order, e.g. --segment 1/n .. n/n)"
+            )
+        if pi.frames != stop - start:
+            raise CliError(f"{p} should hold {stop - start} frames ({start}..{stop - 1}) but holds {pi.frames}")
+        expected = stop
+    if expected != total:
+        raise CliError(
+            f"the parts end at output frame {expected - 1} but the render has {total} frames: "
+            f"frames {expected}..{total - 1} are missing"
+        )
+
+
+def _quote(path: Path) -> str:
+    """A path for the concat list (single-quoted; embedded quotes escaped as '\\'')."""
+    return "'" + str(path.resolve()).replace("'", "'\\''") + "'"
+
+
+def run(args: argparse.Namespace) -> int:
+    parts = [input_file(p, "part") for p in args.parts]
+    source = input_file(args.audio_from, "--audio-from") if args.audio_from else None
+    out = check_output(Path(args.output), overwrite=args.overwrite, inputs=(*parts, *([source] if source else [])))
+    exe = ffmpeg.executable("ffmpeg")
+    infos = [probe_part(p) for p in parts]
+    first = infos[0]
+    for p, pi in zip(parts, infos, strict=True):
+        if pi.signature != first.signature:
+            raise CliError(
+                f"{p} does not match {parts[0]} (codec, size, pixel format, rate: {pi.signature} vs "
+                f"{first.signature}); parts must come from the same render settings"
+            )
+    if first.rate <= 0:
+        raise CliError(f"{parts[0]} has no constant frame rate; cannot join exactly")
+    check_tiling(parts, infos)
+    total = sum(pi.frames for pi in infos)
+
+    with tempfile.TemporaryDirectory(prefix="vsrife-join-") as work:
+        listing = Path(work) / "parts.txt"
+        lines = ["ffconcat version 1.0"]
+        for p, pi in zip(parts, infos, strict=True):
+            lines += [f"file {_quote(p)}", f"duration {float(pi.frames / first.rate):.9f}"]
+        listing.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        cmd = [
+            exe,
+            "-hide_banner",
+            "-nostdin",
+            "-nostats",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "concat",
+            "-safe",
+            "0",
+            "-i",
+            str(listing),
+        ]
+        plan = ffmpeg.StreamPlan()
+        if source is not None:
+            plan = ffmpeg.plan_streams(ffmpeg.probe_streams(source), out, 1)
+            cmd += ["-i", str(source), "-map", "0:v:0", *plan.args, "-map_metadata", "1", "-map_chapters", "1"]
+            if any(pi.other_streams for pi in infos):
+                warn("the parts' own non-video streams are replaced by those of --audio-from")
+        else:
+            cmd += ["-map", "0", "-c", "copy"]
+        cmd += ["-c:v", "copy", "-metadata", f"{RANGE_TAG}="]  # the parts' range tag does not describe the whole
+        for w in plan.warnings:
+            warn(w)
+        with AtomicOutput(out) as tmp:
+            proc = subprocess.run([*cmd, str(tmp)], capture_output=True, text=True, check=False)
+            if proc.returncode != 0:
+                raise CliError(
+                    f"ffmpeg could not join the parts (exit status {proc.returncode}):\n  "
+                    + "\n  ".join(proc.stderr.strip().splitlines()[-12:])
+                )
+            got = probe_part(tmp).frames
+            if got != total:
+                raise CliError(f"joined file has {got} frames but the parts hold {total}; nothing was written")
+    info(f"wrote {out}: {total} frames from {len(parts)} parts{plan.describe()}")
+    return 0

@@ -1,0 +1,87 @@
+"""``vsrife``: the command-line entry point (console script and ``python -m vsrife.cli``).
+
+Exit status: 0 success, 1 runtime failure (undecodable input, encoder/model failure, verification
+mismatch), 2 bad invocation (malformed or conflicting arguments, missing input, unknown model,
+refusing to overwrite), 130 interrupted by Ctrl-C, 143 stopped by SIGTERM (both: partial output removed). Errors are
+printed as ``vsrife: error: ...`` without a traceback (``VSRIFE_DEBUG=1`` shows it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+import traceback
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from vsrife import __version__
+from vsrife.cli import bench, evaluate, interpolate, join, models
+from vsrife.cli.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE, CliError
+
+__all__ = ["build_parser", "main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with ``vsrife: error: ...`` messages (exit status 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"vsrife: error: {message} (see `{self.prog} --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="vsrife",
+        description="RIFE frame interpolation: render videos, manage models, measure quality and speed.",
+        epilog="Run `vsrife COMMAND --help` for a command's options.",
+    )
+    parser.add_argument("--version", action="version", version=f"vsrife {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser, required=True)
+    for module in (interpolate, join, models, evaluate, bench):
+        module.add_parser(sub)
+    return parser
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an exception so that the same clean-up as for Ctrl-C runs."""
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise _Terminated(f"signal {signum}")
+
+
+def _report(exc: BaseException, code: int) -> int:
+    if os.environ.get("VSRIFE_DEBUG"):
+        traceback.print_exc()
+    print(f"vsrife: error: {exc}", file=sys.stderr)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status (the console script passes it to ``sys.exit``)."""
+    args = build_parser().parse_args(argv)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _terminate)  # job runners stop work with SIGTERM: clean up too
+    try:
+        return int(args.run(args) or 0)
+    except CliError as exc:
+        return _report(exc, exc.exit_code)
+    except KeyboardInterrupt as exc:
+        print("\nvsrife: interrupted; no partial output left behind", file=sys.stderr)
+        return EXIT_TERMINATED if isinstance(exc, _Terminated) else EXIT_INTERRUPTED
+    except OSError as exc:  # e.g. no permission to write beside OUT, disk full
+        return _report(exc, EXIT_FAILURE)
+    except Exception as exc:
+        if type(exc).__module__ == "vapoursynth":  # vs.Error from a filter outside our own checks
+            return _report(exc, EXIT_FAILURE)
+        raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

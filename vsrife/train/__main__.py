@@ -1,0 +1,117 @@
+"""Command line: ``python -m vsrife.train {fit,evaluate,export,ddp-check} ...`` (``--help`` on each)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from vsrife.train.config import ConfigError, add_config_arguments, config_from_args
+
+BENCHMARKS = ("vimeo", "ucf101", "middlebury", "footage", "footage-thirds")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m vsrife.train", description="Train and evaluate RIFE networks.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    fit = sub.add_parser("fit", help="train (single process, or every process under torchrun)")
+    add_config_arguments(fit)
+    ev = sub.add_parser("evaluate", help="score a model on a benchmark layout or footage")
+    ev.add_argument("--model", help="registered version (e.g. 3.6, 4.6)")
+    ev.add_argument("--model-path", help="checkpoint file or folder (e.g. an exported model)")
+    ev.add_argument("--benchmark", choices=BENCHMARKS, required=True)
+    ev.add_argument("--root", required=True, help="dataset folder; footage: a video, frame folder or sample:NAME")
+    ev.add_argument("--limit", type=int, default=None, help="score at most this many items")
+    ev.add_argument("--device", default="auto")
+    ev.add_argument("--scale", type=float, default=1.0)
+    ev.add_argument("--json", help="also write the result to this file")
+    ex = sub.add_parser("export", help="export a training checkpoint for load_model / core.rife")
+    ex.add_argument("checkpoint", help="step_XXXXXXXX.pt, or a run folder (its latest checkpoint)")
+    ex.add_argument("--out", required=True, help="folder to write flownet.pkl into")
+    ex.add_argument("--name", default=None)
+    dd = sub.add_parser("ddp-check", help="check that N gloo processes give the gradients of one (CPU)")
+    add_config_arguments(dd)
+    dd.add_argument("--world", type=int, default=2)
+    return parser
+
+
+def _footage(root: str) -> Any:
+    from vsrife.train.data import load_source
+
+    if ":" in root and root.split(":", 1)[0] in ("sample", "video", "frames"):
+        return load_source(root)[0]
+    path = Path(root)
+    return load_source(("frames:" if path.is_dir() else "video:") + root)[0]
+
+
+def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
+    from vsrife.models import load_model
+    from vsrife.train import evaluate as E
+    from vsrife.train.distributed import resolve_device
+
+    device = resolve_device(args.device)
+    loaded = load_model(args.model, args.model_path, device=device)
+    interp = E.network_interpolator(loaded.network, device, args.scale)
+    if args.benchmark == "vimeo":
+        res = E.evaluate_vimeo(args.root, interp, limit=args.limit)
+    elif args.benchmark == "ucf101":
+        res = E.evaluate_ucf101(args.root, interp, limit=args.limit)
+    elif args.benchmark == "middlebury":
+        res = E.evaluate_middlebury(args.root, interp)
+    else:
+        res = E.evaluate_footage(_footage(args.root), interp, thirds=args.benchmark == "footage-thirds",
+                                 limit=args.limit)  # fmt: skip
+    return {"model": loaded.name, **res.to_dict()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "fit":
+            from vsrife.train.distributed import cleanup, init_distributed
+            from vsrife.train.loop import Trainer
+
+            cfg = config_from_args(args)
+            ctx = init_distributed(cfg.device)
+            try:
+                summary = Trainer(cfg, ctx=ctx).fit()
+            finally:
+                cleanup()
+            if ctx.is_main:
+                print(json.dumps(summary, indent=2, default=str))
+        elif args.command == "evaluate":
+            result = _evaluate(args)
+            text = json.dumps(result, indent=2)
+            if args.json:
+                Path(args.json).write_text(text)
+            print(text)
+        elif args.command == "export":
+            from vsrife.train.checkpoint import latest_checkpoint
+            from vsrife.train.export import export_checkpoint
+
+            ckpt = Path(args.checkpoint)
+            if ckpt.is_dir():
+                found = latest_checkpoint(ckpt / "checkpoints") or latest_checkpoint(ckpt)
+                if found is None:
+                    raise ConfigError(f"checkpoint: no step_XXXXXXXX.pt in {ckpt}")
+                ckpt = found
+            print(export_checkpoint(ckpt, args.out, args.name))
+        else:
+            from vsrife.train.distributed import gradient_probe
+
+            cfg = config_from_args(args).to_dict()
+            one, many = gradient_probe(cfg, 1), gradient_probe(cfg, args.world)
+            diff = max(float((one[k] - many[k]).abs().max()) for k in one)
+            scale = max(float(v.abs().max()) for v in one.values())
+            print(json.dumps({"world": args.world, "max_abs_diff": diff, "max_abs_grad": scale}))
+            return 0 if diff <= 1e-5 * max(scale, 1.0) else 1
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

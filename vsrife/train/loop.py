@@ -1,0 +1,399 @@
+"""The training loop: AdamW, warm-up + cosine schedule, AMP, clipping, checkpoints with exact resume.
+
+Determinism: the network is initialised from ``seed``; the batch of step s (order and augmentation)
+is a pure function of (seed, s) (:class:`~vsrife.train.data.StepSampler`); checkpoints hold the
+module, optimizer, scheduler, scaler and RNG states. On CPU an interrupted and resumed run therefore
+reproduces the uninterrupted loss curve bit for bit.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, default_collate
+
+from vsrife.models.loading import spec_to_dict
+from vsrife.train.augment import Augment
+from vsrife.train.checkpoint import (
+    checkpoint_path,
+    get_rng_state,
+    latest_checkpoint,
+    load_checkpoint,
+    prune_checkpoints,
+    save_checkpoint,
+    set_rng_state,
+)
+from vsrife.train.config import ConfigError, TrainConfig
+from vsrife.train.data import StepSampler, WindowDataset, build_splits, expand_inner
+from vsrife.train.distributed import DistContext, all_mean, barrier, resolve_device, wrap_ddp
+from vsrife.train.evaluate import EvalResult, evaluate_windows, heldout_subset, network_interpolator
+from vsrife.train.logs import RunLogger, image_grid
+from vsrife.train.losses import psnr_batch
+from vsrife.train.model import Objective, TrainModule, build_student
+from vsrife.train.teachers import build_flow_teacher
+
+__all__ = ["Trainer", "lr_multiplier"]
+
+
+def lr_multiplier(cfg: TrainConfig) -> Callable[[int], float]:
+    """Factor on ``lr`` at step s: linear warm-up, then cosine decay to ``min_lr`` at ``steps``."""
+
+    def factor(step: int) -> float:
+        if step < cfg.warmup:
+            return (step + 1) / cfg.warmup
+        progress = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
+        lr = cfg.min_lr + (cfg.lr - cfg.min_lr) * 0.5 * (1.0 + math.cos(math.pi * progress))
+        return lr / cfg.lr
+
+    return factor
+
+
+class Trainer:
+    """One training run (one process of it under torchrun). See :meth:`fit`."""
+
+    def __init__(self, config: TrainConfig, ctx: DistContext | None = None, quiet: bool = False) -> None:
+        cfg = config.validate()
+        self.cfg = cfg
+        if ctx is None:
+            ctx = DistContext(device=_device(cfg.device))
+        self.ctx = ctx
+        self.device = ctx.device
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed crop sizes: let cuDNN pick the fastest kernels
+        self.out_dir = Path(cfg.out_dir)
+        self.ckpt_dir = self.out_dir / "checkpoints"
+        resume_from = latest_checkpoint(self.ckpt_dir) if cfg.resume else None
+        _seed_everything(cfg.seed)
+        if cfg.amp == "fp16" and self.device.type != "cuda":
+            raise ConfigError("amp: fp16 needs a CUDA device (use bf16 on CPU)")
+
+        # --- network
+        source = build_student(cfg)
+        self.base = source.base
+        self.spec = source.network.spec
+        multiple = self.spec.pad_multiple()
+        for opt, size in (("crop", cfg.crop_hw), ("val_crop", cfg.val_crop_hw)):
+            if size is not None and (size[0] % multiple or size[1] % multiple):
+                raise ConfigError(f"{opt}: {size[0]}x{size[1]} must be a multiple of {multiple} for this architecture")
+        self.module = TrainModule(source.network, cfg.teacher == "privileged", cfg.teacher_width,
+                                  source.teacher_state).to(self.device)  # fmt: skip
+        self.model = wrap_ddp(self.module, ctx)
+        self.params = [p for p in self.module.parameters() if p.requires_grad]
+
+        # --- data
+        midpoint = self.spec.family != "v4"
+        if midpoint and any(w % 2 == 0 for w in cfg.windows):
+            raise ConfigError(f"windows: a {self.spec.family} network interpolates t = 0.5 only; use odd lengths, "
+                              f"got {cfg.windows}")  # fmt: skip
+        sequences, train_w, val_w, stats = build_splits(
+            cfg.data, cfg.windows, video_scale=cfg.video_scale, max_frames=cfg.max_frames,
+            val_fraction=cfg.val_fraction, segment=cfg.val_segment, skip_bad=cfg.skip_bad,
+        )  # fmt: skip
+        if not train_w:
+            raise ConfigError(f"data: no training windows in {cfg.data} (all skipped or too short: {stats})")
+        aug = Augment(cfg.flip_h, cfg.flip_v, cfg.rot90, cfg.channel_perm, cfg.reverse)
+        self.train_data = WindowDataset(sequences, train_w, cfg.crop_hw, aug, midpoint_only=midpoint)
+        val_items = expand_inner(val_w)
+        if midpoint:
+            val_items = [w for w in val_items if 2 * w.inner == w.length - 1]  # type: ignore[operator]
+        self.val_data = WindowDataset(sequences, heldout_subset(val_items, cfg.val_max), cfg.val_crop_hw,
+                                      midpoint_only=midpoint)  # fmt: skip
+        self.sampler = StepSampler(len(self.train_data), cfg.batch_size, cfg.seed, rank=ctx.rank, world=ctx.world)
+        self.data_stats = {"sequences": len(sequences), "train_windows": len(train_w), "val_windows": len(val_w),
+                           "val_items": len(self.val_data), **stats}  # fmt: skip
+
+        # --- optimisation
+        self.teacher = build_flow_teacher(
+            cfg.teacher,
+            dis_preset=cfg.dis_preset,
+            raft_weights=cfg.raft_weights,
+            raft_small=cfg.raft_small,
+            raft_iters=cfg.raft_iters,
+            device=self.device,
+        )
+        self.objective = Objective.from_config(cfg)
+        self.optimizer = torch.optim.AdamW(self.params, lr=cfg.lr, betas=(cfg.betas[0], cfg.betas[1]),
+                                           weight_decay=cfg.weight_decay)  # fmt: skip
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_multiplier(cfg))
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=cfg.amp == "fp16")
+        self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.amp)
+        self.step = 0
+        self.history: list[dict[str, float]] = []
+        self._pending: list[dict[str, Tensor]] = []
+        self._window_start = time.perf_counter()
+        self._window_samples = 0
+        self._last: dict[str, Tensor] | None = None
+        self.last_validation: EvalResult | None = None
+        self.validation_cpu_seconds = 0.0
+
+        if resume_from is not None:
+            self._load(load_checkpoint(resume_from))
+        self.logger = RunLogger(self.out_dir, enabled=ctx.is_main and not quiet, tensorboard=cfg.tensorboard,
+                                resume_step=self.step if resume_from is not None else None)  # fmt: skip
+        for note in source.notes:
+            self.logger.message(note)
+        if resume_from is not None:
+            self.logger.message(f"resumed from {resume_from} at step {self.step}")
+        elif cfg.resume:
+            self.logger.message(f"resume: no checkpoint in {self.ckpt_dir}, starting at step 0")
+        if ctx.is_main and not quiet:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            (self.out_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+            self.logger.message(
+                f"data: {self.data_stats}; model: {self.base or 'scratch'} ({self.spec.family}, "
+                f"{sum(p.numel() for p in self.params):,} trainable parameters) on {self.device}"
+            )
+
+    # ------------------------------------------------------------------ data
+    def batch(self, step: int) -> dict[str, Tensor]:
+        """This process's share of the global batch of ``step`` (collated, on CPU)."""
+        return default_collate([self.train_data[k] for k in self.sampler.batch(step)])
+
+    def _batches(self) -> Iterator[dict[str, Tensor]]:
+        if self.cfg.num_workers == 0:
+            for step in range(self.step, self.cfg.steps):
+                yield self.batch(step)
+            return
+        sampler = StepSampler(len(self.train_data), self.cfg.batch_size, self.cfg.seed, start_step=self.step,
+                              stop_step=self.cfg.steps, rank=self.ctx.rank, world=self.ctx.world)  # fmt: skip
+        yield from DataLoader(self.train_data, batch_sampler=sampler, num_workers=self.cfg.num_workers,
+                              pin_memory=self.device.type == "cuda", persistent_workers=False)  # fmt: skip
+
+    # ------------------------------------------------------------------ one step
+    def forward_backward(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Loss terms of one batch; gradients accumulated into the parameters (DDP-averaged)."""
+        dev = self.device
+        img0, gt, img1 = (batch[k].to(dev, non_blocking=True).float().div_(255.0) for k in ("img0", "gt", "img1"))
+        t = batch["t"].to(dev).float().reshape(-1, 1, 1, 1)
+        teacher_flow = self.teacher(img0, gt, img1) if self.teacher is not None else None
+        self.module.train()
+        with torch.autocast(dev.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
+            out = self.model(img0, img1, gt, t)
+        loss, terms = self.objective(out, img0, img1, gt, teacher_flow)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        terms = {k: v.detach() for k, v in terms.items()}
+        terms["psnr"] = psnr_batch(out["pred"].detach(), gt).mean()
+        if "teacher_pred" in out:
+            terms["psnr_teacher"] = psnr_batch(out["teacher_pred"].detach(), gt).mean()
+        if self.cfg.sample_every and (self.step + 1) % self.cfg.sample_every == 0:
+            self._last = {
+                "img0": img0,
+                "gt": gt,
+                "img1": img1,
+                "pred": out["pred"].detach(),
+                **({"teacher": out["teacher_pred"].detach()} if "teacher_pred" in out else {}),
+            }
+        return terms
+
+    def gradients(self) -> dict[str, Tensor]:
+        """Copies of the current gradients by parameter name (zeros where none)."""
+        return {n: (p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p)).cpu()
+                for n, p in self.module.named_parameters() if p.requires_grad}  # fmt: skip
+
+    def optimizer_step(self) -> Tensor:
+        """Unscale, clip, step optimizer / scaler / scheduler; returns the pre-clip gradient norm."""
+        self.scaler.unscale_(self.optimizer)
+        max_norm = self.cfg.grad_clip if self.cfg.grad_clip > 0 else math.inf
+        norm = torch.nn.utils.clip_grad_norm_(self.params, max_norm)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        return norm.detach()
+
+    def train_step(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        lr = self.optimizer.param_groups[0]["lr"]
+        terms = self.forward_backward(batch)
+        terms["grad_norm"] = self.optimizer_step()
+        terms["lr"] = torch.tensor(lr)
+        self.step += 1
+        self._window_samples += self.cfg.batch_size
+        return terms
+
+    # ------------------------------------------------------------------ the run
+    def fit(self, stop_at: int | None = None) -> dict[str, Any]:
+        """Train until ``steps`` (or ``stop_at``, or ``time_limit``); returns a summary."""
+        cfg = self.cfg
+        started = time.perf_counter()
+        self._window_start, self._window_samples = started, 0
+        stopped = "done"
+        batches = self._batches()
+        while self.step < cfg.steps:
+            if stop_at is not None and self.step >= stop_at:
+                stopped = "stop_at"
+                break
+            if cfg.time_limit and time.perf_counter() - started > cfg.time_limit:
+                stopped = "time_limit"
+                self.logger.message(f"time_limit of {cfg.time_limit:.0f} s reached at step {self.step}")
+                break
+            self._pending.append(self.train_step(next(batches)))
+            last = self.step == cfg.steps
+            if self.step % cfg.log_every == 0 or last:
+                self._log()
+            if self.step % cfg.sample_every == 0 and self._last is not None:
+                self._samples()
+            if self.step % cfg.ckpt_every == 0 or last:
+                self.save()
+            if (self.step % cfg.val_every == 0 or last) and len(self.val_data):
+                self.validate()
+        if self._pending:
+            self._log()
+        if stopped == "time_limit":
+            self.save()
+            if len(self.val_data):
+                self.validate()
+        summary: dict[str, Any] = {"step": self.step, "stopped": stopped, "seconds": time.perf_counter() - started,
+                                   "data": self.data_stats}  # fmt: skip
+        if self.history:
+            summary["last"] = self.history[-1]
+        if stopped != "stop_at" and cfg.export_final and self.ctx.is_main:
+            summary["export"] = str(self.export(self.out_dir / "model"))
+        barrier(self.ctx)
+        self.logger.close()
+        return summary
+
+    def _log(self) -> None:
+        keys = sorted(set().union(*(p.keys() for p in self._pending)))
+        means = [float(torch.stack([p[k].float() for p in self._pending if k in p]).mean()) for k in keys]
+        means = all_mean(means, self.ctx)
+        row = dict(zip(keys, means, strict=True))
+        now = time.perf_counter()
+        row["samples_per_s"] = self._window_samples / max(now - self._window_start, 1e-9)
+        self._pending.clear()
+        self._window_start, self._window_samples = now, 0
+        if not math.isfinite(row["total"]):
+            raise FloatingPointError(f"loss is {row['total']} at step {self.step} (try a lower lr or amp none)")
+        row = {k: row[k] for k in ("total", "rec", "teacher", "distill", "psnr", "psnr_teacher", "lr", "grad_norm",
+                                   "samples_per_s") if k in row}  # fmt: skip
+        self.history.append({"step": self.step, **row})
+        self.logger.scalars("train", self.step, row)
+        if self.step % (self.cfg.log_every * 10) == 0 or self.step == self.cfg.steps:
+            self.logger.message(f"step {self.step}: " + ", ".join(f"{k} {v:.4g}" for k, v in row.items()))
+
+    def _samples(self) -> None:
+        last, self._last = self._last, None
+        if last is None or not self.ctx.is_main:
+            return
+        rows = []
+        for i in range(min(4, last["gt"].shape[0])):
+            err = ((last["pred"][i] - last["gt"][i]).abs() * 4).clamp(0, 1)
+            row = [last["img0"][i], last["gt"][i], last["pred"][i], last["img1"][i], err]
+            if "teacher" in last:
+                row.append(last["teacher"][i])
+            rows.append(row)
+        self.logger.image(self.step, image_grid(rows))
+
+    # ------------------------------------------------------------------ validation
+    def evaluate_heldout(self, limit: int | None = None) -> EvalResult:
+        """Held-out windows scored with the current student (full frames or ``val_crop``)."""
+        net = self.module.net
+        was_training = net.training
+        net.eval()
+        try:
+            return evaluate_windows(self.val_data, network_interpolator(net, self.device), limit)
+        finally:
+            net.train(was_training)
+
+    def validate(self) -> EvalResult | None:
+        """Score the held-out set (main process), log it; kept in ``last_validation``."""
+        result = None
+        if self.ctx.is_main:
+            cpu0 = time.process_time()
+            result = self.evaluate_heldout()
+            self.last_validation = result
+            self.validation_cpu_seconds += time.process_time() - cpu0
+            for t, row in result.per_t.items():
+                self.logger.scalars("val", self.step, {"t": t, **row}, tag=f"t{t}")
+            self.logger.scalars(
+                "val",
+                self.step,
+                {
+                    "t": "all",
+                    "count": result.count,
+                    "psnr": result.psnr,
+                    "ssim": result.ssim,
+                    **{f"psnr_{k}": v for k, v in result.baselines.items()},
+                },
+            )
+            self.logger.message(
+                f"validation at step {self.step}: PSNR {result.psnr:.3f} dB, SSIM {result.ssim:.4f} "
+                f"(average {result.baselines['average']:.3f} dB) on {result.count} frames"
+            )
+        barrier(self.ctx)
+        return result
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "format": 1,
+            "step": self.step,
+            "module": self.module.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "rng": get_rng_state(),
+            "data": {**self.sampler.state(self.step), "fingerprint": self.train_data.fingerprint()},
+            "config": self.cfg.to_dict(),
+            "spec": spec_to_dict(self.spec),
+            "base": self.base,
+            "history": self.history[-1:],
+        }
+
+    def _load(self, state: dict[str, Any]) -> None:
+        fingerprint = self.train_data.fingerprint()
+        if state["data"].get("fingerprint") != fingerprint:
+            raise ConfigError("resume: the training windows differ from the checkpoint's (data, windows, "
+                              "val_fraction, video_scale ... changed); use a new out_dir")  # fmt: skip
+        if state["data"].get("global_batch") != self.cfg.batch_size:
+            raise ConfigError(f"resume: batch_size {self.cfg.batch_size} differs from the checkpoint's "
+                              f"{state['data'].get('global_batch')}")  # fmt: skip
+        self.module.load_state_dict(state["module"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        set_rng_state(state["rng"])
+        self.step = int(state["step"])
+        self.history = list(state.get("history", []))
+
+    def save(self) -> Path | None:
+        """Write a checkpoint of the current step (main process) and prune old ones."""
+        path = None
+        if self.ctx.is_main:
+            path = save_checkpoint(checkpoint_path(self.ckpt_dir, self.step), self.state_dict())
+            prune_checkpoints(self.ckpt_dir, self.cfg.keep_checkpoints)
+        barrier(self.ctx)
+        return path
+
+    def export(self, folder: str | Path) -> Path:
+        """Save the current student in the official layout (+ metadata) for ``load_model``."""
+        from vsrife.train.export import export_model
+
+        metrics: dict[str, Any] = {"step": self.step}
+        if self.history:
+            metrics["train"] = self.history[-1]
+        return export_model(self.module, folder, name=self.cfg.name, base=self.base, config=self.cfg.to_dict(),
+                            data=self.data_stats, metrics=metrics)  # fmt: skip
+
+
+def _device(name: str) -> torch.device:
+    try:
+        return resolve_device(name)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
