@@ -17,6 +17,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import torch
@@ -25,7 +26,9 @@ from torch import Tensor
 
 from vsrife.arch import RIFENet
 from vsrife.engine.devices import resolve_device, resolve_precision
-from vsrife.models.loading import LoadedModel, load_model
+from vsrife.models import store
+from vsrife.models.loading import LoadedModel, load_model, resolve_files
+from vsrife.models.registry import DEFAULT_MODEL, get_model
 
 __all__ = ["SCALES", "TIMESTEP_MODES", "Interpolator", "PreparedFrame"]
 
@@ -82,7 +85,18 @@ class Interpolator:
             raise ValueError(f"cache_frames must be at least 2, got {cache_frames}")
         self.device = resolve_device(device)
         self.dtype = resolve_precision(precision, self.device)
-        loaded = model if isinstance(model, LoadedModel) else load_model(model, model_path)
+        if channels_last is None:
+            # channels_last is much faster on CPU but sums in a different order; an explicit "fp32"
+            # keeps the official memory layout so results match the reference implementation.
+            channels_last = self.device.type == "cpu" and str(precision).lower() != "fp32"
+        self.channels_last = channels_last
+        weight_dtype = self.dtype if self.device.type == "cuda" else torch.float32
+        if isinstance(model, LoadedModel):
+            loaded = model
+            # ``.to`` converts a module in place: never change the caller's network (another engine may use it)
+            net = _place(copy.deepcopy(model.network), self.device, weight_dtype, channels_last)
+        else:
+            loaded, net = _shared_network(model, model_path, self.device, weight_dtype, channels_last)
         self.loaded = loaded
         self.spec = loaded.info.spec
         if ensemble and self.spec.ensemble == "none":
@@ -96,19 +110,6 @@ class Interpolator:
             self.timestep_mode = "native"
         else:
             self.timestep_mode = "linear" if timestep_mode in ("auto", "native") else timestep_mode  # type: ignore[assignment]
-        if channels_last is None:
-            # channels_last is much faster on CPU but sums in a different order; an explicit "fp32"
-            # keeps the official memory layout so results match the reference implementation.
-            channels_last = self.device.type == "cpu" and str(precision).lower() != "fp32"
-        self.channels_last = channels_last
-        net: RIFENet = loaded.network
-        if loaded is model:
-            # ``.to`` converts a module in place: never change the caller's network (another engine may use it)
-            net = copy.deepcopy(net)
-        weight_dtype = self.dtype if self.device.type == "cuda" else torch.float32
-        net = net.to(self.device, weight_dtype)
-        if self.channels_last:
-            net = net.to(memory_format=torch.channels_last)
         self.network = net
         self.multiple = self.spec.pad_multiple(self.scale)
         self._cache: OrderedDict[Hashable, PreparedFrame] = OrderedDict()
@@ -300,6 +301,53 @@ class Interpolator:
             if math.isnan(v) or not 0.0 <= v <= 1.0:
                 raise ValueError(f"t must be in [0, 1], got {v}")
         return values
+
+
+_SHARED_MAX = 4
+_shared: OrderedDict[tuple[object, ...], tuple[LoadedModel, RIFENet]] = OrderedDict()
+_shared_lock = threading.Lock()
+
+
+def _place(net: RIFENet, device: torch.device, dtype: torch.dtype, channels_last: bool) -> RIFENet:
+    net = net.to(device, dtype)
+    return net.to(memory_format=torch.channels_last) if channels_last else net
+
+
+def _files_key(paths: Sequence[Path]) -> tuple[object, ...]:
+    return tuple((str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in paths)
+
+
+def _shared_network(
+    model: str | None, model_path: str | None, device: torch.device, dtype: torch.dtype, channels_last: bool
+) -> tuple[LoadedModel, RIFENet]:
+    """Load a network once per process and placement; engines share it read-only.
+
+    Re-creating a filter (mpv re-runs its script after every seek) then costs no disk read. The
+    key includes the files' size and mtime, so a replaced checkpoint is loaded afresh.
+    """
+    try:
+        if model_path is not None:
+            files = list(resolve_files(model_path).values())
+        else:
+            folder = store.locate(get_model(model or DEFAULT_MODEL).name)
+            files = sorted(folder.iterdir()) if folder is not None else []
+        key: tuple[object, ...] | None = None
+        if files:
+            key = (model, _files_key(files), str(device), dtype, channels_last)
+    except (OSError, KeyError, ValueError):
+        key = None
+    with _shared_lock:
+        if key is not None and key in _shared:
+            _shared.move_to_end(key)
+            return _shared[key]
+    loaded = load_model(model, model_path)
+    net = _place(loaded.network, device, dtype, channels_last)
+    key = (model, _files_key(loaded.paths), str(device), dtype, channels_last)
+    with _shared_lock:
+        _shared[key] = (loaded, net)
+        while len(_shared) > _SHARED_MAX:
+            _shared.popitem(last=False)
+    return loaded, net
 
 
 def _round_up(x: int, m: int) -> int:
