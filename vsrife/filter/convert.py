@@ -350,6 +350,9 @@ class _Affine:
 class ColorConverter:
     """Converts frames of one ``PlaneFormat`` and size to / from RGB float32 on ``device``.
 
+    ``chroma_down`` picks the downsampler ``from_rgb`` uses for subsampled chroma: ``"bicubic"`` (default)
+    is zimg's, i.e. what ``core.resize.Bicubic`` would write (step overshoot ~3%); ``"inverse"`` is an exact
+    left inverse of the upsampler, so unchanged frames come back bit-exact (step overshoot ~13%).
     Thread-safe (per-call state only; caches are filled idempotently). Matrices and resamplers are
     cached per (matrix, range) and per chroma location.
     """
