@@ -295,17 +295,23 @@ def load_model(
         info, equivalent = infer_model(states, f"model_path {model_path}")
     states = {name: states[name] for name, _ in info.spec.files if name in states}
     _check(states, paths, info.spec, f"model {info.name!r}")
-    net = build_network(info.spec, teacher=teacher and info.spec.teacher)
+    with_teacher = teacher and info.spec.teacher
     merged: dict[str, Tensor] = {}
     for name, prefix in info.spec.files:
         for k, v in states[name].items():
-            if not k.startswith(TRAINING_ONLY) or (teacher and k.startswith("block_tea.")):
+            if not k.startswith(TRAINING_ONLY) or (with_teacher and k.startswith("block_tea.")):
                 merged[prefix + k] = v
-    own = net.state_dict()
-    for k, v in own.items():  # BatchNorm counters are absent from very old files
+    # Inference: build on the meta device and adopt the file's tensors (no random init, no copy).
+    # Training with a teacher may need a freshly initialised block_tea, so it builds for real.
+    if with_teacher:
+        net = build_network(info.spec, teacher=True)
+    else:
+        with torch.device("meta"):
+            net = build_network(info.spec)
+    for k, v in net.state_dict().items():  # BatchNorm counters are absent from very old files
         if k.endswith(_OPTIONAL_SUFFIX) and k not in merged:
-            merged[k] = v
-    net.load_state_dict(merged, strict=True)
+            merged[k] = torch.zeros((), dtype=torch.long) if v.is_meta else v
+    net.load_state_dict(merged, strict=True, assign=not with_teacher)
     net.eval().requires_grad_(False)
     net.to(device=device, dtype=dtype)
     return LoadedModel(net, info, list(paths.values()), equivalent or [info.name], metadata)
