@@ -95,7 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bf16-iters", type=int, default=2, help="timed interpolations for bf16 (slow here)")
     ap.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     ap.add_argument("--out", type=Path, default=RESULTS / "bench_engine.json")
+    ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
     args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     info = machine()
     model = load_model("3.6")

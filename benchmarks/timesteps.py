@@ -70,10 +70,10 @@ def evaluate(video: str, n_frames: int, step: int, linear: Interpolator, bisect:
             skipped.append(k)
             continue
         a, b = frames[k], frames[k + 3]
-        fa = linear.prepare(a[None], key=(video, k))
-        fb = linear.prepare(b[None], key=(video, k + 3))
-        ga = bisect.prepare(a[None], key=(video, k))
-        gb = bisect.prepare(b[None], key=(video, k + 3))
+        fa = linear.prepare(a, key=(video, k))
+        fb = linear.prepare(b, key=(video, k + 3))
+        ga = bisect.prepare(a, key=(video, k))
+        gb = bisect.prepare(b, key=(video, k + 3))
         for i, t in enumerate(TS):
             gt = frames[k + 1 + i]
             preds: dict[str, Tensor] = {}
@@ -96,8 +96,8 @@ def evaluate(video: str, n_frames: int, step: int, linear: Interpolator, bisect:
             finally:
                 interpolator_module._BISECT_DEPTH = default_depth
             assert bis_calls.n == n0, "depth variants should reuse cached midpoints"
-            preds["average"] = a[None] * (1 - t) + b[None] * t
-            preds["nearest"] = a[None] if t < 0.5 else b[None]
+            preds["average"] = a * (1 - t) + b * t
+            preds["nearest"] = a if t < 0.5 else b
             row = {"k": k, "t": round(t, 4)}
             for m in modes:
                 row[f"{m}_psnr"] = psnr(preds[m], gt)
@@ -168,7 +168,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--step", type=int, default=3, help="k = 0, STEP, 2*STEP, ...")
     ap.add_argument("--precision", default="auto")
     ap.add_argument("--out", type=Path, default=RESULTS / "timesteps.json")
+    ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
     args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     model = load_model("3.6")
     linear = Interpolator(model, device="cpu", precision=args.precision, timestep_mode="linear")
     bisect = Interpolator(model, device="cpu", precision=args.precision, timestep_mode="bisect")

@@ -11,7 +11,7 @@ import json
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -80,9 +80,19 @@ def make(checkpoints: Callable[[str], Path]) -> Callable[..., Interpolator]:
     return build
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread() -> Iterator[None]:
+    """Small frames on a shared machine: one intra-op thread is ~20x faster than two under load (OpenMP
+    barriers spin while the other core is busy) and no slower when idle. Results are the same."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def v36() -> Interpolator:
-    return Interpolator("3.6", device="cpu")
+    return Interpolator("3.6", device="cpu", timestep_mode="linear")
 
 
 def frames(h: int, w: int, n: int | None = None, seed: int = 0, shift: int = 2) -> tuple[Tensor, Tensor]:
@@ -96,16 +106,23 @@ def frames(h: int, w: int, n: int | None = None, seed: int = 0, shift: int = 2) 
 
 
 class CallCounter:
-    """Counts forward calls of a module (forward hook)."""
+    """Counts forward calls of a module (forward hook, removed on exit).
+
+    Engines loaded from the same files share one network, so count only around this engine's calls.
+    """
 
     def __init__(self, module: nn.Module) -> None:
         self.calls = 0
-        self._handle = module.register_forward_hook(self._hook)
+        self._module = module
 
     def _hook(self, *_: object) -> None:
         self.calls += 1
 
-    def remove(self) -> None:
+    def __enter__(self) -> CallCounter:
+        self._handle = self._module.register_forward_hook(self._hook)
+        return self
+
+    def __exit__(self, *_: object) -> None:
         self._handle.remove()
 
 
@@ -321,9 +338,8 @@ BAD_IMAGES = [
 def test_bad_images(v36: Interpolator, img: object, exc: type[Exception], match: str) -> None:
     with pytest.raises(exc, match=match):
         v36.interpolate(img, GOOD, 0.5)  # type: ignore[arg-type]
-    if isinstance(img, Tensor) and img.dim() == 3 and img.is_floating_point():
-        with pytest.raises(exc, match=match.replace("img0", "img1")):
-            v36.interpolate(GOOD if img.shape == GOOD.shape else img.clone().fill_(0.5), img, 0.5)
+    with pytest.raises(exc, match=match.replace("img0", "img1")):
+        v36.interpolate(GOOD, img, 0.5)  # type: ignore[arg-type]
 
 
 def test_mismatched_shapes(v36: Interpolator) -> None:
@@ -333,9 +349,10 @@ def test_mismatched_shapes(v36: Interpolator) -> None:
         v36.interpolate(_img(2, 3, 8, 8), _img(3, 3, 8, 8), 0.5)
     with pytest.raises(ValueError, match="img0 and img1 must have the same shape"):
         v36.interpolate(_img(3, 8, 8), _img(1, 3, 8, 8), 0.5)
-    f0, f1 = v36.prepare(_img(1, 3, 8, 8)), v36.prepare(_img(1, 3, 40, 8))
-    with pytest.raises(ValueError, match="same size"):
-        v36.interpolate_prepared(f0, f1, 0.5)
+    f0 = v36.prepare(_img(1, 3, 8, 8))
+    for other in (_img(1, 3, 40, 8), _img(1, 3, 9, 9)):  # also when both pad to the same size
+        with pytest.raises(ValueError, match="same size"):
+            v36.interpolate_prepared(f0, v36.prepare(other), 0.5)
 
 
 BAD_T = [
@@ -427,38 +444,36 @@ def test_prepare_cache_returns_same_object(v36: Interpolator) -> None:
 def test_encoder_runs_once_per_source_frame(make: Callable[..., Interpolator]) -> None:
     eng = make("4.7", fresh=True, cache_frames=4)
     assert eng.network.has_encoder
-    counter = CallCounter(eng.network.flownet.encode)
-    clip = [frames(45, 67, seed=i)[0][None] for i in range(6)]
-    outs = []
-    for i in range(5):
-        f0, f1 = eng.prepare(clip[i], key=i), eng.prepare(clip[i + 1], key=i + 1)
-        outs.extend(eng.interpolate_prepared(f0, f1, t) for t in (0.25, 0.5, 0.75))
-    assert counter.calls == 6
-    # cached features give exactly what the network computes by itself
-    direct = make("4.7").interpolate(clip[2][0], clip[3][0], 0.75)
-    assert torch.equal(outs[2 * 3 + 2][0], direct)
-    counter.remove()
+    with CallCounter(eng.network.flownet.encode) as counter:
+        clip = [frames(45, 67, seed=i)[0][None] for i in range(6)]
+        outs = []
+        for i in range(5):
+            f0, f1 = eng.prepare(clip[i], key=i), eng.prepare(clip[i + 1], key=i + 1)
+            outs.extend(eng.interpolate_prepared(f0, f1, t) for t in (0.25, 0.5, 0.75))
+        assert counter.calls == 6
+        # cached features give exactly what the network computes by itself
+        direct = make("4.7").interpolate(clip[2][0], clip[3][0], 0.75)
+        assert torch.equal(outs[2 * 3 + 2][0], direct)
 
 
 def test_cache_is_bounded(make: Callable[..., Interpolator]) -> None:
     eng = make("4.7", fresh=True, cache_frames=3)
-    counter = CallCounter(eng.network.flownet.encode)
-    img = frames(16, 16)[0][None]
-    first = eng.prepare(img, key=0)
-    for k in range(1, 10):
-        eng.prepare(img, key=k)
-        assert len(eng._cache) <= 3
-    assert counter.calls == 10
-    assert eng.prepare(img, key=9) is not None and counter.calls == 10  # still cached
-    again = eng.prepare(img, key=0)  # evicted long ago: prepared anew
-    assert again is not first and counter.calls == 11
-    # LRU: touching a key keeps it
-    eng.prepare(img, key=8)
-    eng.prepare(img, key=20)
-    assert eng.prepare(img, key=8) is not None and counter.calls == 12
-    eng.clear_cache()
-    assert len(eng._cache) == 0
-    counter.remove()
+    with CallCounter(eng.network.flownet.encode) as counter:
+        img = frames(16, 16)[0][None]
+        first = eng.prepare(img, key=0)
+        for k in range(1, 10):
+            eng.prepare(img, key=k)
+            assert len(eng._cache) <= 3
+        assert counter.calls == 10
+        assert eng.prepare(img, key=9) is not None and counter.calls == 10  # still cached
+        again = eng.prepare(img, key=0)  # evicted long ago: prepared anew
+        assert again is not first and counter.calls == 11
+        # LRU: touching a key keeps it
+        eng.prepare(img, key=8)
+        eng.prepare(img, key=20)
+        assert eng.prepare(img, key=8) is not None and counter.calls == 12
+        eng.clear_cache()
+        assert len(eng._cache) == 0
 
 
 def test_bisect_midpoints_bounded(make: Callable[..., Interpolator]) -> None:
@@ -475,32 +490,33 @@ def test_bisect_midpoints_bounded(make: Callable[..., Interpolator]) -> None:
 
 def test_bisect_reuses_midpoints(make: Callable[..., Interpolator]) -> None:
     eng = make("3.6", fresh=True, timestep_mode="bisect")
-    calls = CallCounter(eng.network)
-    a, b = frames(64, 96, seed=4, shift=6)
-    f0, f1 = eng.prepare(a[None], key="a"), eng.prepare(b[None], key="b")
-    quarter = eng.interpolate_prepared(f0, f1, 0.25, key=("a", "b"))
-    assert calls.calls == 2  # t = 1/2, then t = 1/4 of (a, mid)
-    half = eng.interpolate_prepared(f0, f1, 0.5, key=("a", "b"))
-    three = eng.interpolate_prepared(f0, f1, 0.75, key=("a", "b"))
-    assert calls.calls == 3  # t = 1/2 reused twice
-    # asking again costs nothing and gives the same frames
-    for t, prev in ((0.25, quarter), (0.5, half), (0.75, three)):
-        assert torch.equal(eng.interpolate_prepared(f0, f1, t, key=("a", "b")), prev)
-    assert calls.calls == 3
-    # non-dyadic t: six halvings (depth 6), then a blend; 1/3 and 2/3 share only the first midpoint
-    eng.interpolate_prepared(f0, f1, 1 / 3, key=("a", "b"))
-    assert calls.calls == 3 + 5
-    eng.interpolate_prepared(f0, f1, 2 / 3, key=("a", "b"))
-    assert calls.calls == 3 + 5 + 5
-    # a different pair key does not reuse
-    eng.interpolate_prepared(f0, f1, 0.5, key=("a", "c"))
-    assert calls.calls == 14
-    calls.remove()
+    with CallCounter(eng.network) as calls:
+        a, b = frames(64, 96, seed=4, shift=6)
+        f0, f1 = eng.prepare(a[None], key="a"), eng.prepare(b[None], key="b")
+        quarter = eng.interpolate_prepared(f0, f1, 0.25, key=("a", "b"))
+        assert calls.calls == 2  # t = 1/2, then t = 1/4 of (a, mid)
+        half = eng.interpolate_prepared(f0, f1, 0.5, key=("a", "b"))
+        three = eng.interpolate_prepared(f0, f1, 0.75, key=("a", "b"))
+        assert calls.calls == 3  # t = 1/2 reused twice
+        # asking again costs nothing and gives the same frames
+        for t, prev in ((0.25, quarter), (0.5, half), (0.75, three)):
+            assert torch.equal(eng.interpolate_prepared(f0, f1, t, key=("a", "b")), prev)
+        assert calls.calls == 3
+        # non-dyadic t: four halvings (depth 4), then a blend; the t = 1/2, 1/4 and 3/4 midpoints are reused
+        eng.interpolate_prepared(f0, f1, 1 / 3, key=("a", "b"))
+        assert calls.calls == 3 + 2
+        eng.interpolate_prepared(f0, f1, 2 / 3, key=("a", "b"))
+        assert calls.calls == 3 + 2 + 2
+        # a different pair key does not reuse: 1/3 costs 4 calls, then 2/3 shares only the first midpoint
+        eng.interpolate_prepared(f0, f1, 1 / 3, key=("a", "c"))
+        assert calls.calls == 7 + 4
+        eng.interpolate_prepared(f0, f1, 2 / 3, key=("a", "c"))
+        assert calls.calls == 11 + 3
 
 
 def test_bisect_is_recursive_halving(make: Callable[..., Interpolator]) -> None:
     """At a multiple of 32 (no padding) bisection equals halving by hand; t = 1/2 equals linear mode."""
-    bis, lin = make("3.6", fresh=True, timestep_mode="bisect"), make("3.6")
+    bis, lin = make("3.6", fresh=True, timestep_mode="bisect"), make("3.6", timestep_mode="linear")
     a, b = frames(64, 96, seed=5, shift=6)
     mid = lin.interpolate(a, b, 0.5)
     assert torch.equal(bis.interpolate(a, b, 0.5), mid)

@@ -35,7 +35,7 @@ __all__ = ["SCALES", "TIMESTEP_MODES", "Interpolator", "PreparedFrame"]
 SCALES = (0.25, 0.5, 1.0, 2.0, 4.0)
 TIMESTEP_MODES = ("auto", "native", "linear", "bisect")
 _RANGE_TOLERANCE = 1e-3
-_BISECT_DEPTH = 6
+_BISECT_DEPTH = 4  # 3.5 network calls per frame for 1/3 + 2/3; keeps most of depth 6's gain
 
 
 @dataclass
@@ -59,7 +59,8 @@ class Interpolator:
         scale: flow estimation at ``scale`` x resolution (0.5 for 4K, 2.0 for small frames).
         ensemble: average with a second, mirrored pass (slower, smoother in hard areas).
         timestep_mode: how t != 0.5 is produced for models without a timestep input
-            (``linear``: rescale the t = 0.5 flows; ``bisect``: recursive halving); 4.x is native.
+            (``bisect``, the default: recursive halving, 4 levels; ``linear``: rescale the t = 0.5 flows,
+            one network call per frame); 4.x models take t as an input.
         cache_frames: how many prepared source frames to keep (LRU).
         channels_last: NHWC memory format (default: on for CPU unless precision is exactly "fp32").
     """
@@ -109,7 +110,8 @@ class Interpolator:
         if self.spec.timestep_input:
             self.timestep_mode = "native"
         else:
-            self.timestep_mode = "linear" if timestep_mode in ("auto", "native") else timestep_mode  # type: ignore[assignment]
+            # Measured on real footage (README): bisection beats flow rescaling at t = 1/3, 2/3.
+            self.timestep_mode = "bisect" if timestep_mode in ("auto", "native") else timestep_mode  # type: ignore[assignment]
         self.network = net
         self.multiple = self.spec.pad_multiple(self.scale)
         self._cache: OrderedDict[Hashable, PreparedFrame] = OrderedDict()
@@ -133,7 +135,7 @@ class Interpolator:
         """
         a, squeeze = self._check_image("img0", img0)
         b, _ = self._check_image("img1", img1)
-        if a.shape != b.shape:
+        if img0.shape != img1.shape:  # as given: (3, H, W) and (1, 3, H, W) do not pair either
             raise ValueError(f"img0 and img1 must have the same shape, got {tuple(img0.shape)} and {tuple(img1.shape)}")
         ts = self._check_t(t, a.shape[0])
         out = torch.empty_like(a)
@@ -192,7 +194,7 @@ class Interpolator:
 
         ``key`` identifies the (f0, f1) pair so bisection can reuse midpoints across calls.
         """
-        if f0.image.shape != f1.image.shape:
+        if f0.image.shape != f1.image.shape or (f0.height, f0.width) != (f1.height, f1.width):
             raise ValueError("frames of one interpolation must have the same size")
         if not 0.0 <= t <= 1.0 or math.isnan(t):
             raise ValueError(f"t must be in [0, 1], got {t}")
