@@ -220,7 +220,11 @@ class Interpolator:
     @contextlib.contextmanager
     def _inference(self) -> Iterator[None]:
         with torch.no_grad():
-            if self.dtype == torch.float32:
+            if self.dtype == torch.float32 and self.device.type == "cuda":
+                # fp32 means fp32: cuDNN would otherwise use TF32 (10-bit mantissa) for convolutions.
+                with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
+                    yield
+            elif self.dtype == torch.float32:
                 yield
             else:
                 with torch.autocast(self.device.type, dtype=self.dtype):

@@ -169,6 +169,7 @@ class _Renderer:
         self.timing = timing
         self.opts = opts
         self.out_duration = out_duration
+        self.pinned: dict[tuple[object, ...], torch.Tensor] = {}
         self.lock = threading.RLock()
         self.local = threading.local()
         self.thumbs: OrderedDict[int, torch.Tensor] = OrderedDict()
@@ -255,10 +256,22 @@ class _Renderer:
                 mixed = np.rint(mixed)
             np.copyto(dst, mixed.astype(dst.dtype))
 
-    @staticmethod
-    def _write(out: vs.VideoFrame, planes: list[torch.Tensor]) -> None:
-        for p, plane in enumerate(planes):
-            np.copyto(np.asarray(out[p]), plane.cpu().numpy())
+    def _write(self, out: vs.VideoFrame, planes: list[torch.Tensor]) -> None:
+        """Copy result planes into the frame; on CUDA through reused pinned buffers, one sync per frame."""
+        if planes[0].device.type == "cuda":
+            host = []
+            for p, plane in enumerate(planes):
+                key = (p, tuple(plane.shape), plane.dtype)
+                buf = self.pinned.get(key)
+                if buf is None:
+                    buf = self.pinned[key] = torch.empty(plane.shape, dtype=plane.dtype, pin_memory=True)
+                buf.copy_(plane, non_blocking=True)
+                host.append(buf)
+            torch.cuda.current_stream(planes[0].device).synchronize()
+        else:
+            host = planes
+        for p, plane in enumerate(host):
+            np.copyto(np.asarray(out[p]), plane.numpy())
 
     def _set_duration(self, out: vs.VideoFrame, left: vs.VideoFrame) -> None:
         """1/fps for constant-rate clips; the source frame's duration · den/num for fps-0 clips."""
