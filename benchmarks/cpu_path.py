@@ -1,0 +1,112 @@
+"""CPU target of the speed issue: full VapourSynth path vs a plain eager fp32 forward, in one run.
+
+Baseline: the v3.6 network, official memory layout, fp32, eager, called directly on padded
+1280x736 tensors (interpolations/s). Path: ``vspipe`` on a .vpy that feeds bigbuckbunny as RGB24
+1280x720 to ``core.rife.RIFE`` with default arguments (2x): output frames/s as vspipe reports.
+With 2x every other output frame is a source frame, so output fps counts both. Also prints the
+quality cost of the default precision against fp32 on a few real triplets.
+Run: ``python benchmarks/cpu_path.py [--frames 24] [--iters 3]``; writes benchmarks/results/cpu_path.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from vsrife.engine import Interpolator
+from vsrife.media import read_frames
+from vsrife.models import load_model
+from vsrife.quality import psnr, to_tensor
+from vsrife.samples import sample_path
+
+SCRIPT = """
+import vapoursynth as vs
+from vsrife.filter.source import open_video
+clip = open_video(r"{src}")
+clip = vs.core.resize.Bicubic(clip, format=vs.RGB24, matrix_in_s="709")
+vs.core.rife.RIFE(clip).set_output()
+"""
+
+
+def baseline(iters: int) -> float:
+    net = load_model().network.eval()
+    a = torch.rand(1, 3, 736, 1280)
+    b = torch.roll(a, 8, 3)
+    with torch.no_grad():
+        net(a, b)
+        start = time.perf_counter()
+        for _ in range(iters):
+            net(a, b)
+    return iters / (time.perf_counter() - start)
+
+
+def vspipe_fps(frames: int) -> tuple[float, str]:
+    vspipe = Path(sys.executable).with_name("vspipe")
+    with tempfile.NamedTemporaryFile("w", suffix=".vpy", delete=False) as fh:
+        fh.write(SCRIPT.format(src=sample_path("bigbuckbunny")))
+    try:
+        proc = subprocess.run(
+            [str(vspipe), "-p", "--start", "0", "--end", str(frames - 1), fh.name, "--"],
+            capture_output=True, text=True, check=True, env=os.environ,
+        )  # fmt: skip
+    finally:
+        os.unlink(fh.name)
+    line = [x for x in proc.stderr.splitlines() if x.startswith("Output")][-1]
+    match = re.search(r"\(([\d.]+) fps\)", line)
+    assert match, line
+    return float(match.group(1)), line
+
+
+def precision_cost(count: int) -> dict[str, float]:
+    frames = read_frames(sample_path("bigbuckbunny"), 0, 2 * count + 1)
+    fp32 = Interpolator(device="cpu", precision="fp32")
+    auto = Interpolator(device="cpu")
+    d_auto, d_ref = [], []
+    for k in range(0, 2 * count, 2):
+        a, gt, b = (to_tensor(frames[k + i]) for i in range(3))
+        d_ref.append(psnr(fp32.interpolate(a, b), gt))
+        d_auto.append(psnr(auto.interpolate(a, b), gt))
+    return {"fp32_psnr": sum(d_ref) / count, "auto_psnr": sum(d_auto) / count,
+            "auto_cost_db": (sum(d_ref) - sum(d_auto)) / count, "auto_precision": str(auto.dtype),
+            "auto_channels_last": auto.channels_last}  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--frames", type=int, default=24, help="output frames rendered through vspipe")
+    ap.add_argument("--iters", type=int, default=3, help="timed eager forwards")
+    ap.add_argument("--quality-triplets", type=int, default=3)
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/cpu_path.json"))
+    args = ap.parse_args()
+    load = os.getloadavg()[0]
+    base = baseline(args.iters)
+    fps, line = vspipe_fps(args.frames)
+    res = {
+        "cpu": next((x.split(":", 1)[1].strip() for x in Path("/proc/cpuinfo").read_text().splitlines()
+                     if x.startswith("model name")), "?"),  # fmt: skip
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "load_before": load,
+        "baseline_interpolations_per_s": base,
+        "vspipe_output_fps": fps,
+        "vspipe": line,
+        "ratio": fps / base,
+        "quality": precision_cost(args.quality_triplets),
+        "load_after": os.getloadavg()[0],
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(res, indent=2))
+    print(json.dumps(res, indent=2))
+
+
+if __name__ == "__main__":
+    main()
