@@ -90,9 +90,9 @@ def main() -> None:
     load = os.getloadavg()[0]
     base = baseline(args.iters)
     fps, line = vspipe_fps(args.frames)
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
     res = {
-        "cpu": next((x.split(":", 1)[1].strip() for x in Path("/proc/cpuinfo").read_text().splitlines()
-                     if x.startswith("model name")), "?"),  # fmt: skip
+        "cpu": next((x.split(":", 1)[1].strip() for x in cpuinfo if x.startswith("model name")), "?"),
         "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "load_before": load,

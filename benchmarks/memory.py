@@ -30,6 +30,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=1000)
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--max-cache-mb", type=int, default=0, help="core.max_cache_size (0: VapourSynth's default)")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/memory.json"))
     args = ap.parse_args()
 
@@ -39,6 +40,8 @@ def main() -> None:
     from vsrife.samples import sample_path
 
     core = vs.core
+    if args.max_cache_mb:
+        core.max_cache_size = args.max_cache_mb
     src = core.resize.Bicubic(open_video(sample_path("bikes")), 640, 360)
     loops = args.frames // (2 * src.num_frames) + 1
     clip = core.std.Loop(src, loops)
@@ -53,9 +56,16 @@ def main() -> None:
                   flush=True)  # fmt: skip
     after = [m for n, m in samples if n >= args.warmup]
     growth = max(after) - after[0] if after else float("nan")
-    res = {"frames": args.frames, "size": "640x360", "scale": args.scale, "samples": samples,
-           "growth_mib_after_warmup": growth, "seconds": time.perf_counter() - start,
-           "load_average": os.getloadavg()}  # fmt: skip
+    res = {
+        "frames": args.frames,
+        "size": "640x360",
+        "scale": args.scale,
+        "samples": samples,
+        "growth_mib_after_warmup": growth,
+        "max_cache_mb": core.max_cache_size,
+        "seconds": time.perf_counter() - start,
+        "load_average": os.getloadavg(),
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=2))
     print(f"RSS growth after warm-up: {growth:.1f} MiB (target <= 50 MB)")

@@ -12,7 +12,6 @@ from helpers.vsclips import same_pixels
 
 vs = pytest.importorskip("vapoursynth")
 
-from vsrife.filter.options import DEFAULT_SKIP_THRESHOLD  # noqa: E402
 
 core = vs.core
 
