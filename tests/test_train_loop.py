@@ -195,6 +195,7 @@ def test_scratch_quick(tmp_path: Path) -> None:
     assert res["steps"] == 3 and res["heldout_frames"] == 6
     assert set(res["per_t"]) <= {"0.3333", "0.5000", "0.6667"} and res["per_t"]
     assert {"psnr", "psnr_average", "gain_over_average_db"} <= set(next(iter(res["per_t"].values())))
+    assert res["flow_diagnostics"]["dis_mean_abs_flow"] > 0
     steps = scratch_check(
         tmp_path / "cal",
         teacher="dis",

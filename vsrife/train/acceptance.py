@@ -101,6 +101,29 @@ def finetune_check(
     }
 
 
+@torch.no_grad()
+def flow_diagnostics(trainer: Trainer, items: int = 8) -> dict[str, float]:
+    """Does the student estimate motion? Its final flows against DIS flows on held-out frames."""
+    from vsrife.train.teachers import DISTeacher
+
+    dis, net = DISTeacher(), trainer.module.net
+    multiple = net.spec.pad_multiple()
+    stats = {"student_mean_abs_flow": 0.0, "dis_mean_abs_flow": 0.0, "mean_abs_difference": 0.0}
+    count = min(items, len(trainer.val_data))
+    for i in range(count):
+        item = trainer.val_data[i]
+        img0, gt, img1 = (item[k][None, :, :, :].float().div(255.0) for k in ("img0", "gt", "img1"))
+        h, w = (img0.shape[2] // multiple) * multiple, (img0.shape[3] // multiple) * multiple
+        img0, gt, img1 = (x[:, :, :h, :w].to(trainer.device) for x in (img0, gt, img1))
+        t = item["t"].reshape(1, 1, 1, 1).to(trainer.device)
+        flow = trainer.module(img0, img1, gt, t)["flows"][-1].float()
+        ref = dis(img0, gt, img1)
+        stats["student_mean_abs_flow"] += float(flow.abs().mean()) / count
+        stats["dis_mean_abs_flow"] += float(ref.abs().mean()) / count
+        stats["mean_abs_difference"] += float((flow - ref).abs().mean()) / count
+    return stats
+
+
 def _per_t(res: EvalResult) -> dict[str, dict[str, float]]:
     out = {}
     for t, row in res.per_t.items():
@@ -172,6 +195,7 @@ def scratch_check(
         "per_t": per_t,
         "psnr": res.psnr,
         "heldout_frames": res.count,
+        "flow_diagnostics": flow_diagnostics(trainer),
         "steps": trainer.step,
         "stopped": summary["stopped"],
         "train_cpu_minutes": cpu / 60,
