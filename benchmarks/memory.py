@@ -27,7 +27,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--frames", type=int, default=10_000)
     ap.add_argument("--every", type=int, default=500)
-    ap.add_argument("--warmup", type=int, default=1000)
+    ap.add_argument("--warmup", type=int, default=2000)
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--max-cache-mb", type=int, default=0, help="core.max_cache_size (0: VapourSynth's default)")
