@@ -71,7 +71,7 @@ def RIFE(
         skip: copy instead of interpolating when neighbours are identical above ``skip_threshold`` dB PSNR
             (50 dB default: catches re-encoded repeated frames, which are not bit-identical).
         device: "auto", "cpu", "cuda", "cuda:N"; precision: "auto", "fp32", "fp16", "bf16".
-        timestep_mode: t != 1/2 for models without timestep input: "auto"/"linear" or "bisect".
+        timestep_mode: t != 1/2 for models without timestep input: "auto" (= "bisect") or "linear".
         threads: torch CPU threads per worker (0: torch default).
     """
     try:
