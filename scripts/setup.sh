@@ -44,16 +44,22 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "$want" > "$stamp"
 fi
 
-# 4. VSScript (vspipe, mpv) must find this venv's Python.
-if ! "$VENV/bin/vspipe" --version >/dev/null 2>&1 || ! "$VENV/bin/python" - <<'PY' >/dev/null 2>&1
-import subprocess, sys, tempfile, os
-with tempfile.NamedTemporaryFile("w", suffix=".vpy", delete=False) as f:
-    f.write("import vapoursynth as vs\nvs.core.std.BlankClip(length=1).set_output()\n")
-sys.exit(subprocess.call([os.path.join(os.path.dirname(sys.executable), "vspipe"), "-i", f.name, "-"],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+# 4. VSScript (vspipe, mpv) must find THIS venv's Python: `vapoursynth config` records it per user.
+if ! "$VENV/bin/python" - "$VENV" <<'PY' >/dev/null 2>&1
+import os, subprocess, sys, tempfile
+venv = os.path.realpath(sys.argv[1])
+with tempfile.TemporaryDirectory() as tmp:
+    probe = os.path.join(tmp, "prefix.txt")
+    script = os.path.join(tmp, "probe.vpy")
+    with open(script, "w") as f:
+        f.write(f"import sys, vapoursynth as vs\nopen({probe!r}, 'w').write(sys.prefix)\n"
+                "vs.core.std.BlankClip(length=1).set_output()\n")
+    subprocess.run([os.path.join(venv, "bin", "vspipe"), "-i", script, "-"], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "PATH": os.defpath})
+    sys.exit(0 if os.path.realpath(open(probe).read()) == venv else 1)
 PY
 then
-    log "running vapoursynth config"
+    log "running vapoursynth config (vspipe must use $VENV)"
     "$VENV/bin/vapoursynth" config >/dev/null
 fi
 
