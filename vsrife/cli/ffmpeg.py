@@ -14,6 +14,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from vsrife.cli.errors import CliError, UsageError
 
@@ -92,23 +93,24 @@ class Stream:
     tags: dict[str, str] = field(default_factory=dict)
 
 
-def probe_streams(path: Path) -> list[Stream]:
-    """All streams of ``path`` (ffprobe); raises CliError if ffprobe cannot read it."""
-    cmd = [
-        executable("ffprobe"),
-        "-v",
-        "error",
-        "-show_entries",
-        "stream=index,codec_type,codec_name:stream_tags",
-        "-of",
-        "json",
-        str(path),
-    ]
+QUIET = ("-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", "-y")
+"""ffmpeg arguments every command of ours starts with: no banner/stats, errors only, overwrite (temp files)."""
+
+
+def ffprobe_json(path: Path, *args: str, what: str = "ffprobe cannot read") -> dict[str, Any]:
+    """Run ``ffprobe -v error <args> -of json PATH`` and parse it; CliError naming the file on failure."""
+    cmd = [executable("ffprobe"), "-v", "error", *args, "-of", "json", str(path)]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        raise CliError(f"ffprobe cannot read {path}: {proc.stderr.strip() or 'unknown error'}")
+        raise CliError(f"{what} {path}: {proc.stderr.strip() or 'unknown error'}")
+    return json.loads(proc.stdout or "{}")
+
+
+def probe_streams(path: Path) -> list[Stream]:
+    """All streams of ``path`` (ffprobe); raises CliError if ffprobe cannot read it."""
+    data = ffprobe_json(path, "-show_entries", "stream=index,codec_type,codec_name:stream_tags")
     out = []
-    for s in json.loads(proc.stdout or "{}").get("streams", []):
+    for s in data.get("streams", []):
         out.append(
             Stream(
                 int(s["index"]), str(s.get("codec_type", "")), str(s.get("codec_name", "")), dict(s.get("tags") or {})

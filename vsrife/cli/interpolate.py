@@ -143,12 +143,7 @@ def run(args: argparse.Namespace) -> int:
         plan = ffmpeg.plan_streams(source_streams, out, 1, audio=args.audio, subtitles=args.subtitles)
     cmd = [
         exe,
-        "-hide_banner",
-        "-nostdin",
-        "-nostats",
-        "-loglevel",
-        "error",
-        "-y",
+        *ffmpeg.QUIET,
         *pipe.input_args,
         "-i",
         str(src),

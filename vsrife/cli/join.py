@@ -12,7 +12,6 @@ codec, size, pixel format and frame rate, which is checked first, and partial re
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import subprocess
 import tempfile
@@ -66,21 +65,13 @@ class PartInfo:
 
 def probe_part(path: Path) -> PartInfo:
     """Codec, size, pixel format, rate and packet count of ``path``'s video stream (ffprobe, no decoding)."""
-    cmd = [
-        ffmpeg.executable("ffprobe"),
-        "-v",
-        "error",
+    data = ffmpeg.ffprobe_json(
+        path,
         "-count_packets",
         "-show_entries",
         "stream=codec_type,codec_name,width,height,pix_fmt,r_frame_rate,nb_read_packets:format_tags",
-        "-of",
-        "json",
-        str(path),
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise CliError(f"cannot read {path}: {proc.stderr.strip() or 'ffprobe failed'}")
-    data = json.loads(proc.stdout or "{}")
+        what="cannot read",
+    )
     streams = data.get("streams", [])
     tags = {k.lower(): v for k, v in (data.get("format", {}).get("tags") or {}).items()}
     video = [s for s in streams if s.get("codec_type") == "video"]
@@ -170,12 +161,7 @@ def run(args: argparse.Namespace) -> int:
         listing.write_text("\n".join(lines) + "\n", encoding="utf-8")
         cmd = [
             exe,
-            "-hide_banner",
-            "-nostdin",
-            "-nostats",
-            "-loglevel",
-            "error",
-            "-y",
+            *ffmpeg.QUIET,
             "-f",
             "concat",
             "-safe",
