@@ -1,8 +1,13 @@
-"""GPU (or CPU dry-run) throughput: model alone and the full VapourSynth path.
+"""GPU (or CPU dry-run) throughput: the model alone and the full VapourSynth path.
 
 Targets (issue "Speed"): a 4.6-architecture model (random weights), 1920x1080 RGBH, 2x, through
-the filter: >= 1000 output fps and <= 2 GB GPU memory on one H100; 4.25 and v3.6 reported too.
-Writes one JSON file. Run: ``python benchmarks/gpu_bench.py --out out/gpu_bench.json``.
+vspipe: >= 1000 output fps and <= 2 GB GPU memory on one H100; 4.25 and v3.6 reported too.
+Per model it reports: interpolations/s of the network alone, eager and with CUDA graphs (and
+whether both give the same pixels); output fps of the filter in-process (frames requested
+concurrently, as vspipe does) and through ``vspipe`` itself; peak GPU memory. A pass-through
+``ModifyFrame`` that only copies frames gives the ceiling of VapourSynth's Python callbacks at
+that frame size. Writes one JSON file:
+``python benchmarks/gpu_bench.py --out out/gpu_bench.json``.
 """
 
 from __future__ import annotations
@@ -10,6 +15,10 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import re
+import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -21,6 +30,13 @@ from vsrife.arch import build_network
 from vsrife.engine import Interpolator
 from vsrife.models import get_model, load_model
 
+_VPY = """\
+import vapoursynth as vs
+from vsrife.filter import RIFE
+clip = vs.core.std.BlankClip(format=vs.RGBH, width={w}, height={h}, length={n}, fpsnum=24, color=[0.2, 0.5, 0.8])
+RIFE(clip, model={model!r}, model_path={path!r}, device={device!r}).set_output()
+"""
+
 
 def random_checkpoint(version: str, folder: Path) -> Path:
     """Official-layout checkpoint with seeded random weights (speed does not depend on values)."""
@@ -31,80 +47,187 @@ def random_checkpoint(version: str, folder: Path) -> Path:
     return path
 
 
-def model_alone(engine: Interpolator, width: int, height: int, frames: int) -> dict[str, float]:
-    dev = engine.device
-    a = torch.rand(1, 3, height, width, device=dev)
-    b = torch.roll(a, 8, 3)
-    f0, f1 = engine.prepare(a, key="a"), engine.prepare(b, key="b")
-    engine.interpolate_prepared(f0, f1, 0.5)  # warm-up
+def _sync(dev: torch.device) -> None:
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
+
+
+def model_alone(engine: Interpolator, width: int, height: int, frames: int) -> dict[str, Any]:
+    """Network-only throughput on prepared (uploaded, padded) frames at t = 0.5."""
+    dev = engine.device
+    gen = torch.Generator().manual_seed(0)
+    a = torch.rand(1, 3, height, width, generator=gen).to(dev)
+    b = torch.roll(a, 8, 3)
+    f0, f1 = engine.prepare(a, key="a"), engine.prepare(b, key="b")
+    first = engine.interpolate_prepared(f0, f1, 0.5)  # warm-up (and graph capture)
+    _sync(dev)
+    if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
     start = time.perf_counter()
     for _ in range(frames):
         engine.interpolate_prepared(f0, f1, 0.5)
-    if dev.type == "cuda":
-        torch.cuda.synchronize(dev)
+    _sync(dev)
     elapsed = time.perf_counter() - start
-    out = {"interpolations_per_s": frames / elapsed}
+    out: dict[str, Any] = {"interpolations_per_s": round(frames / elapsed, 2), "cuda_graphs": engine.cuda_graphs}
     if dev.type == "cuda":
-        out["peak_gpu_mib"] = torch.cuda.max_memory_allocated(dev) / 2**20
+        out["peak_gpu_mib"] = round(torch.cuda.max_memory_allocated(dev) / 2**20, 1)
+    out["_first"] = first
     return out
 
 
-def filter_path(model_path: Path, model: str, width: int, height: int, frames: int, device: str) -> dict[str, Any]:
+def passthrough_ceiling(width: int, height: int, frames: int) -> dict[str, Any]:
+    """Output fps of a ModifyFrame that copies each frame and writes every plane (no model)."""
+    try:
+        import numpy as np
+        import vapoursynth as vs
+    except ImportError:
+        return {"skipped": "vapoursynth is not installed"}
+    clip = vs.core.std.BlankClip(format=vs.RGBH, width=width, height=height, length=frames)
+
+    def copy(n: int, f: vs.VideoFrame) -> vs.VideoFrame:
+        out = f.copy()
+        for p in range(3):
+            np.copyto(np.asarray(out[p]), np.asarray(f[p]))
+        return out
+
+    node = vs.core.std.ModifyFrame(clip, clip, copy)
+    start = time.perf_counter()
+    for _ in node.frames():
+        pass
+    return {"output_fps": round(frames / (time.perf_counter() - start), 1)}
+
+
+def filter_path(
+    model_path: Path, model: str, width: int, height: int, frames: int, device: str, fmt: str = "RGBH"
+) -> dict[str, Any]:
+    """The filter in-process; frames requested concurrently (``VideoNode.frames`` prefetches like vspipe)."""
     try:
         import vapoursynth as vs
     except ImportError:
         return {"skipped": "vapoursynth is not installed"}
     from vsrife.filter import RIFE
 
-    core = vs.core
-    clip = core.std.BlankClip(format=vs.RGBH, width=width, height=height, length=frames // 2 + 2, fpsnum=24)
+    clip = vs.core.std.BlankClip(format=getattr(vs, fmt), width=width, height=height, length=frames // 2 + 8, fpsnum=24)
     out = RIFE(clip, model=model, model_path=str(model_path), device=device)
+    out.get_frame(1)  # warm-up: model load, graph capture
     if torch.cuda.is_available():
+        torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
-    out.get_frame(1)  # warm-up (model load, first frames)
-    start = time.perf_counter()
     n = min(frames, out.num_frames)
-    for i in range(2, n):
-        out.get_frame(i)
+    start = time.perf_counter()
+    for _ in out[2:n].frames():
+        pass
     elapsed = time.perf_counter() - start
-    res: dict[str, Any] = {"output_fps": (n - 2) / elapsed, "output_frames": n - 2}
+    res: dict[str, Any] = {"output_fps": round((n - 2) / elapsed, 1), "output_frames": n - 2}
     if torch.cuda.is_available():
-        res["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
+        res["peak_gpu_mib"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
     return res
 
 
+def vspipe_path(model_path: Path, model: str, width: int, height: int, frames: int, device: str) -> dict[str, Any]:
+    """``vspipe script.vpy --`` (no output): the whole path as users run it, model load included once."""
+    vspipe = shutil.which("vspipe") or str(Path(sys.executable).with_name("vspipe"))
+    if not Path(vspipe).exists():
+        return {"skipped": "vspipe not found"}
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "bench.vpy"
+        script.write_text(
+            _VPY.format(w=width, h=height, n=frames // 2 + 8, model=model, path=str(model_path), device=device)
+        )
+        results: dict[str, Any] = {}
+        for label, count in (("short", max(frames // 4, 2)), ("long", max(frames, 4))):
+            cmd = [vspipe, "-e", str(count - 1), str(script), "--"]
+            start = time.perf_counter()
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, check=False)
+            wall = time.perf_counter() - start
+            if proc.returncode != 0:
+                return {"error": proc.stderr.strip()[-800:]}
+            m = re.search(r"Output (\d+) frames in ([\d.]+) seconds \(([\d.]+) fps\)", proc.stderr)
+            results[label] = {"frames": count, "wall_s": round(wall, 3), "vspipe_fps": float(m.group(3)) if m else None}
+        # The difference of two runs cancels start-up (Python, torch import, model load, graph capture).
+        dn = results["long"]["frames"] - results["short"]["frames"]
+        dt = results["long"]["wall_s"] - results["short"]["wall_s"]
+        results["steady_output_fps"] = round(dn / dt, 1) if dt > 0 else None
+        return results
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--width", type=int, default=1920)
     ap.add_argument("--height", type=int, default=1080)
-    ap.add_argument("--frames", type=int, default=200)
+    ap.add_argument("--frames", type=int, default=300, help="output frames per measurement")
     ap.add_argument("--models", default="4.6,4.25,3.6")
+    ap.add_argument("--no-vspipe", action="store_true")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/gpu_bench.json"))
     args = ap.parse_args()
+    try:
+        import vsrife.filter.rife as rife_module
+    except ImportError:  # no VapourSynth: the filter parts report "skipped"
+        rife_module = None  # type: ignore[assignment]
+    cuda = torch.cuda.is_available() and args.device != "cpu"
     results: dict[str, Any] = {
         "torch": torch.__version__,
         "python": platform.python_version(),
-        "device": torch.cuda.get_device_name() if torch.cuda.is_available() else platform.processor() or "cpu",
+        "device": torch.cuda.get_device_name() if cuda else platform.processor() or "cpu",
         "size": [args.width, args.height],
+        "frames": args.frames,
+        "passthrough_ceiling": passthrough_ceiling(args.width, args.height, args.frames),
         "models": {},
     }
+    print("passthrough", results["passthrough_ceiling"], flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         for version in args.models.split(","):
             path = random_checkpoint(version, Path(tmp)) if version != "3.6" else load_model("3.6").paths[0]
-            engine = Interpolator(version, model_path=str(path), device=args.device)
-            entry: dict[str, Any] = {"precision": str(engine.dtype), "random_weights": version != "3.6"}
-            entry["model"] = model_alone(engine, args.width, args.height, args.frames)
-            entry["filter"] = filter_path(path, version, args.width, args.height, args.frames, args.device)
+            entry: dict[str, Any] = {"random_weights": version != "3.6"}
+            try:
+                runs = {}
+                # eager NCHW (a plain port) -> graphs NCHW -> the default (graphs + channels_last on CUDA)
+                variants = {
+                    "eager_nchw": {"cuda_graphs": False, "channels_last": False},
+                    "graphs_nchw": {"cuda_graphs": True, "channels_last": False},
+                    "default": {},
+                    "default_cudnn_benchmark": {},
+                } if cuda else {"default": {}}  # fmt: skip
+                for mode, kwargs in variants.items():
+                    torch.backends.cudnn.benchmark = mode.endswith("cudnn_benchmark")
+                    engine = Interpolator(version, model_path=str(path), device=args.device, **kwargs)
+                    if mode == "default":
+                        entry["precision"] = str(engine.dtype)
+                        entry["channels_last"] = engine.channels_last
+                    runs[mode] = model_alone(engine, args.width, args.height, args.frames // 2)
+                    del engine
+                torch.backends.cudnn.benchmark = False
+                if "eager_nchw" in runs:
+                    for mode in ("graphs_nchw", "default"):
+                        diff = (runs[mode]["_first"] - runs["eager_nchw"]["_first"]).abs().max()
+                        entry[f"{mode}_vs_eager_nchw_max_abs"] = float(diff)
+                entry["model"] = {k: {kk: vv for kk, vv in v.items() if kk != "_first"} for k, v in runs.items()}
+                del runs
+                entry["filter"] = filter_path(path, version, args.width, args.height, args.frames, args.device)
+                if cuda and rife_module is not None:
+                    # The same without the look-ahead (source frame i + 2 staged while the GPU works).
+                    rife_module._LOOKAHEAD = False
+                    try:
+                        entry["filter_no_lookahead"] = filter_path(
+                            path, version, args.width, args.height, args.frames, args.device
+                        )
+                    finally:
+                        rife_module._LOOKAHEAD = None
+                    if version == "4.6":
+                        entry["filter_yuv420p8"] = filter_path(
+                            path, version, args.width, args.height, args.frames, args.device, "YUV420P8"
+                        )
+                if not args.no_vspipe:
+                    entry["vspipe"] = vspipe_path(path, version, args.width, args.height, args.frames, args.device)
+            except Exception as exc:
+                entry["error"] = f"{type(exc).__name__}: {exc}"
             results["models"][version] = entry
             print(version, json.dumps(entry), flush=True)
-            del engine
-            if torch.cuda.is_available():
+            args.out.write_text(json.dumps(results, indent=2))  # partial results survive a timeout
+            if cuda:
                 torch.cuda.empty_cache()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
     print(f"wrote {args.out}")
 

@@ -397,6 +397,7 @@ BAD_OPTIONS = [
     ({"timestep_mode": "cubic"}, ValueError, "timestep_mode must be one of"),
     ({"timestep_mode": "native"}, ValueError, r'timestep_mode "native" needs a 4\.x model; 3\.6'),
     ({"cache_frames": 1}, ValueError, "cache_frames must be at least 2"),
+    ({"cuda_graphs": True}, ValueError, "cuda_graphs needs a CUDA device, got device 'cpu'"),
 ]
 
 
@@ -566,3 +567,7 @@ def test_deterministic_and_order_independent(
         assert torch.equal(first[job], again[job]), job
         assert torch.equal(first[job], backwards[job]), job
         assert torch.equal(first[job], shuffled[job]), job
+
+
+def test_cpu_engine_has_no_cuda_graphs(v36: Interpolator) -> None:
+    assert v36.cuda_graphs == "off"

@@ -1,4 +1,9 @@
-"""Decoding video to RGB arrays with ffmpeg (for evaluation, tests and training; no VapourSynth)."""
+"""Decoding video to RGB arrays with ffmpeg (for evaluation, tests and training).
+
+Without ffmpeg (GPU training nodes often lack it) :func:`read_frames` falls back to VapourSynth +
+BestSource when those are installed; colours then follow zimg (BT.709 when untagged) instead of
+ffmpeg's swscale, a difference of a code value or two.
+"""
 
 from __future__ import annotations
 
@@ -39,6 +44,8 @@ def probe(path: str | Path) -> dict[str, object]:
 def read_frames(path: str | Path, start: int = 0, count: int | None = None) -> np.ndarray:
     """Frames ``start`` .. ``start + count - 1`` as uint8 RGB, shape (N, H, W, 3), every frame kept (no
     rate conversion)."""
+    if shutil.which("ffmpeg") is None:
+        return _read_frames_vapoursynth(path, start, count)
     info = probe(path)
     w, h = int(info["width"]), int(info["height"])  # type: ignore[arg-type]
     select = f"select='gte(n\\,{start})'" + ("" if count is None else f"*lt(n\\,{start + count})")
@@ -51,3 +58,26 @@ def read_frames(path: str | Path, start: int = 0, count: int | None = None) -> n
         raise RuntimeError(f"ffmpeg cannot decode {path}: {proc.stderr.decode(errors='replace').strip()}")
     data = np.frombuffer(proc.stdout, dtype=np.uint8)
     return data.reshape(-1, h, w, 3)
+
+
+def _read_frames_vapoursynth(path: str | Path, start: int, count: int | None) -> np.ndarray:
+    """:func:`read_frames` through BestSource and zimg, for machines without ffmpeg."""
+    try:
+        import vapoursynth as vs
+
+        from vsrife.filter.source import open_video
+    except ImportError as exc:
+        raise RuntimeError("ffmpeg was not found on PATH and VapourSynth is not installed: one is needed") from exc
+    try:
+        clip = open_video(path)
+    except (vs.Error, ValueError, OSError) as exc:
+        raise RuntimeError(f"cannot decode {path}: {exc}") from exc
+    end = clip.num_frames if count is None else min(clip.num_frames, start + count)
+    if start >= end:
+        return np.zeros((0, clip.height, clip.width, 3), dtype=np.uint8)
+    clip = clip[start:end]
+    if clip.format.color_family == vs.RGB and clip.format.id == vs.RGB24:
+        rgb = clip
+    else:
+        rgb = vs.core.resize.Bicubic(clip, format=vs.RGB24, matrix_in_s="709")
+    return np.stack([np.dstack([np.asarray(f[p]) for p in range(3)]) for f in rgb.frames()])

@@ -37,8 +37,9 @@ def _fit(x: Tensor, size: torch.Size, is_flow: bool) -> Tensor:
     h, w = x.shape[2:]
     x = F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
     if is_flow:
-        gain = torch.tensor([size[1] / w, size[0] / h] * 2, dtype=x.dtype, device=x.device)
-        x = x * gain.view(1, 4, 1, 1)
+        # Python scalars, not a gain tensor: no host-to-device copy, so CUDA graphs can capture this.
+        gx, gy = size[1] / w, size[0] / h
+        x = torch.cat((x[:, 0:1] * gx, x[:, 1:2] * gy, x[:, 2:3] * gx, x[:, 3:4] * gy), 1)
     return x
 
 

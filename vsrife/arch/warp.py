@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["backward_warp", "base_grid", "clear_grid_cache"]
+__all__ = ["backward_warp", "base_grid", "cached_grids", "clear_grid_cache"]
 
 _CACHE_SIZE = 16
 _grid_cache: OrderedDict[tuple[int, int, torch.device], Tensor] = OrderedDict()
@@ -38,6 +38,12 @@ def base_grid(height: int, width: int, device: torch.device) -> Tensor:
         while len(_grid_cache) > _CACHE_SIZE:
             _grid_cache.popitem(last=False)
     return grid
+
+
+def cached_grids() -> list[Tensor]:
+    """The grids cached now (CUDA graphs hold references so eviction cannot free what they read)."""
+    with _grid_lock:
+        return list(_grid_cache.values())
 
 
 def clear_grid_cache() -> None:

@@ -30,6 +30,7 @@ formats too at the cost of more chroma ringing on edges the upsampler cannot pro
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -40,7 +41,7 @@ import torch
 if TYPE_CHECKING:
     import vapoursynth as vs
 
-__all__ = ["ColorConverter", "PlaneFormat"]
+__all__ = ["BT709_LUMA", "ColorConverter", "PlaneFormat", "copy_to_frame", "host_tensor"]
 
 ColorFamily = Literal["rgb", "yuv", "gray"]
 ChromaDown = Literal["bicubic", "inverse"]
@@ -61,7 +62,7 @@ _MATRIX_ALIASES = {0: 1, 2: 1}  # RGB / unspecified -> BT.709
 # _ChromaLocation -> (horizontal, vertical) siting: -1 left / top, 0 centre, +1 bottom. The chroma sample
 # then sits that many times (1 - 1/s) / 2 chroma pixels from the centred position (s: subsampling factor).
 _CHROMA_LOC: dict[int, tuple[int, int]] = {0: (-1, 0), 1: (0, 0), 2: (-1, -1), 3: (0, -1), 4: (-1, 1), 5: (0, 1)}
-_BT709_LUMA = (0.2126, 0.0722)
+BT709_LUMA = (0.2126, 0.0722)
 _CUBIC_B, _CUBIC_C = 0.0, 0.5  # core.resize.Bicubic defaults (Catmull-Rom)
 _INVERSE_TAPS = {1: 20, 2: 24}  # window (luma samples) of the least-squares inverse per log2 subsampling
 
@@ -365,6 +366,7 @@ class ColorConverter:
         device: torch.device | str = "cpu",
         *,
         chroma_down: ChromaDown = "bicubic",
+        pinned: bool = True,
     ) -> None:
         if width <= 0 or height <= 0:
             raise ValueError(f"invalid frame size {width}x{height}")
@@ -379,6 +381,9 @@ class ColorConverter:
         self._affine: dict[tuple[int, bool], tuple[_Affine, _Affine]] = {}
         self._resamplers: dict[tuple[int, str], tuple[_Resampler1D | None, _Resampler1D | None]] = {}
         self._direct_uint16 = self.device.type == "cpu"  # CUDA: go through int16 views (standard dtypes only)
+        # CUDA uploads: stage in pinned memory (parallel host copy, then asynchronous DMA), or copy
+        # straight from the frame's pageable memory (the driver stages it). Benchmarks compare the two.
+        self.pinned = pinned
 
     # -- props ----------------------------------------------------------------------------------------
 
@@ -476,8 +481,10 @@ class ColorConverter:
             raise ValueError(f"{self.fmt}: plane of shape {arr.shape}, expected {tuple(out.shape)}")
         if self.device.type == "cpu":
             np.copyto(out.numpy(), arr, casting="unsafe")  # one pass: strided read + convert
-        else:  # one copy into pinned memory, DMA, convert on the device
+        elif self.pinned:  # one copy into pinned memory, DMA, convert on the device
             _copy_codes(out, _stage(arr, self.fmt, pin=True).to(self.device, non_blocking=True))
+        else:
+            _copy_codes(out, _stage(arr, self.fmt, pin=False, copy=False).to(self.device))
 
     def _load_planes(self, planes: Planes, first: int, count: int, shape: tuple[int, int]) -> torch.Tensor:
         out = torch.empty((count, *shape), dtype=torch.float32, device=self.device)
@@ -536,7 +543,7 @@ class ColorConverter:
         x = rgb.to(self.device, torch.float32).reshape(3, h, w)
         if fmt.color_family != "yuv":
             if fmt.color_family == "gray":
-                kr, kb = _BT709_LUMA
+                kr, kb = BT709_LUMA
                 g = x[1]  # g + Kr (r - g) + Kb (b - g): exact for gray input (r == g == b)
                 x = (g + kr * (x[0] - g) + kb * (x[2] - g))[None]
             if not fmt.is_float:
@@ -562,7 +569,7 @@ class ColorConverter:
         self._check_planes(planes)
         if self.fmt.color_family == "rgb":
             rgb = self.to_rgb(planes, props)[0]
-            kr, kb = _BT709_LUMA
+            kr, kb = BT709_LUMA
             return (kr * rgb[0] + (1 - kr - kb) * rgb[1] + kb * rgb[2])[None, None]
         y = self._load_planes(planes, 0, 1, (self.height, self.width))
         if not self.fmt.is_float:
@@ -571,9 +578,37 @@ class ColorConverter:
         return y[None]
 
 
-def _stage(arr: np.ndarray, fmt: PlaneFormat, pin: bool) -> torch.Tensor:
-    """Host copy of ``arr`` in the format's storage dtype (9-16 bit as int16 bits), pinned if ``pin``."""
+def host_tensor(arr: np.ndarray) -> torch.Tensor:
+    """Zero-copy CPU tensor over ``arr`` (also read-only frame memory; uint16 as int16 bits)."""
+    if arr.dtype == np.uint16:
+        arr = arr.view(np.int16)
+    with warnings.catch_warnings():  # read-only source frames: the tensor is only ever read
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(arr)
+
+
+def copy_to_frame(dst: np.ndarray, src: torch.Tensor) -> None:
+    """Write ``src`` (host or CUDA, the plane's dtype) into the frame plane ``dst`` (any strides).
+
+    torch's copy runs on several threads for large planes (np.copyto uses one), and from CUDA it
+    copies straight into the frame's memory.
+    """
+    host_tensor(dst).copy_(src.view(torch.int16) if src.dtype == torch.uint16 else src)
+
+
+def _stage(arr: np.ndarray, fmt: PlaneFormat, pin: bool, copy: bool = True) -> torch.Tensor:
+    """Host copy of ``arr`` in the format's storage dtype (9-16 bit as int16 bits), pinned if ``pin``.
+
+    ``copy=False`` returns a zero-copy view when the dtypes already agree.
+    """
     dtype = torch.int16 if fmt.torch_dtype == torch.uint16 else fmt.torch_dtype
+    expected = np.dtype(np.uint16) if dtype == torch.int16 else fmt.numpy_dtype
+    if arr.dtype == expected:
+        src = host_tensor(arr)
+        if not copy:
+            return src
+        staged = torch.empty(arr.shape, dtype=dtype, pin_memory=pin)
+        return staged.copy_(src)  # parallel for large planes
     staged = torch.empty(arr.shape, dtype=dtype, pin_memory=pin)
     view = staged.numpy()
     np.copyto(view.view(np.uint16) if dtype == torch.int16 else view, arr, casting="unsafe")

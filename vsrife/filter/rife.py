@@ -6,7 +6,8 @@ one); one ``ModifyFrame`` callback (:class:`_Renderer`) then returns the left fr
 t = 0, repeats or blends at scene cuts and static pairs, and otherwise converts both frames to
 RGB tensors (once per source frame, cached by the engine), runs the network and writes the result
 back in the clip's own format. Props of the left source frame are carried over; every frame gets
-exact ``_DurationNum``/``_DurationDen``.
+exact ``_DurationNum``/``_DurationDen``. On CUDA a third mapped clip hands the callback source frame
+i + 2 as well, which is staged and uploaded while the GPU interpolates (i, i + 1).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import torch
 import vapoursynth as vs
 
 from vsrife.engine.interpolator import Interpolator, PreparedFrame
-from vsrife.filter.convert import ColorConverter, PlaneFormat
+from vsrife.filter.convert import BT709_LUMA, ColorConverter, PlaneFormat, copy_to_frame
 from vsrife.filter.options import FilterOptions
 from vsrife.filter.scenechange import cut_from_props, cut_metric, psnr_db, thumbnail
 from vsrife.filter.timing import MAX_FRAMES, Timing, rate_factor
@@ -32,6 +33,14 @@ from vsrife.models.store import FetchError
 __all__ = ["RIFE"]
 
 core = vs.core
+
+# How CUDA frames move: "pinned" (staging buffers, parallel host copies, asynchronous DMA) or "direct"
+# (copies from / into the frames' own pageable memory). benchmarks/gpu_bench.py measures both.
+_TRANSFER = "pinned"
+# Prepare source frame i + 2 while the GPU interpolates pair (i, i + 1). None: on for CUDA unless the clip
+# is a live stream (mpv's clips have 2^27 frames; there the extra request could wait at the end of the file).
+_LOOKAHEAD: bool | None = None
+_LIVE_FRAMES = 2**27
 
 
 def RIFE(
@@ -127,23 +136,33 @@ def _build(
         scale=opts.scale, ensemble=opts.ensemble, timestep_mode=opts.timestep_mode,
     )  # fmt: skip
     out_fps = timing.out_fps(src_fps)
-    converter = ColorConverter(fmt, clip.width, clip.height, engine.device)
+    converter = ColorConverter(fmt, clip.width, clip.height, engine.device, pinned=_TRANSFER == "pinned")
     renderer = _Renderer(engine, converter, timing, opts, 1 / out_fps if out_fps else None)
 
+    lookahead = (
+        _LOOKAHEAD if _LOOKAHEAD is not None else (engine.device.type == "cuda" and clip.num_frames < _LIVE_FRAMES)
+    )
+    renderer.lookahead = lookahead
     shifted = clip[1:] + clip[-1]
+    shifted2 = (clip[2:] if clip.num_frames > 2 else clip[-1]) + clip[-1] * 2
     cycle, offsets = timing.select_every()
     if timing.out_frames == MAX_FRAMES:
         # Output capped (e.g. mpv's 2^27-frame clips times a large factor): SelectEvery refuses results
         # longer than MAX_FRAMES, so feed it only the whole cycles that fit.
         needed = min(clip.num_frames, MAX_FRAMES // len(offsets) * cycle)
         clip, shifted = clip[:needed], shifted[:needed]
+    shifted2 = shifted2[: clip.num_frames]
     left = core.std.SelectEvery(clip, cycle=cycle, offsets=offsets, modify_duration=False)
     # Output frames at t = 0 take their left frame as "right" too, so they never request the next source
     # frame: inside mpv that request fails past the last decoded frame and ends playback early.
     pairs = core.std.Interleave([clip, shifted], modify_duration=False)  # 2i: frame i, 2i + 1: frame i + 1
     right_offsets = [2 * o + (1 if r * timing.den % timing.num else 0) for r, o in enumerate(offsets)]
     right = core.std.SelectEvery(pairs, cycle=2 * cycle, offsets=right_offsets, modify_duration=False)
-    out = core.std.ModifyFrame(left, [left, right], renderer)
+    clips = [left, right]
+    if lookahead:  # frame i + 2 for outputs with t > 0 (t = 0 outputs take frame i again)
+        pairs2 = core.std.Interleave([clip, shifted2], modify_duration=False)
+        clips.append(core.std.SelectEvery(pairs2, cycle=2 * cycle, offsets=right_offsets, modify_duration=False))
+    out = core.std.ModifyFrame(left, clips, renderer)
     if out_fps:
         out = core.std.AssumeFPS(out, fpsnum=out_fps.numerator, fpsden=out_fps.denominator)
     if out.num_frames != timing.out_frames:
@@ -174,32 +193,52 @@ class _Renderer:
         self.local = threading.local()
         self.thumbs: OrderedDict[int, torch.Tensor] = OrderedDict()
         self.pairs: OrderedDict[int, str] = OrderedDict()
+        self.lookahead = False
 
     def __call__(self, n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
-        left, right = f
+        left, right = f[0], f[1]
         i, t = self.timing.source(n)
-        out = left.copy()
-        self._set_duration(out, left)
-        out.props["VsrifeSource"] = i
-        out.props["VsrifeT"] = float(t)
         if t == 0 or i + 1 >= self.timing.src_frames:
-            out.props["VsrifeAction"] = "source"
-            return out
+            return self._stamp(left.copy(), left, i, t, "source")
         with self.lock:
             self._threads()
             action = self._classify(i, left, right)
-            out.props["VsrifeAction"] = action
-            if action == "cut" and self.opts.on_cut == "repeat":
-                return out
-            if action == "static":
-                return out
+            if action == "static" or (action == "cut" and self.opts.on_cut == "repeat"):
+                return self._stamp(left.copy(), left, i, t, action)
+            out = self._stamp(self._new_frame(left), left, i, t, action)
             if action == "cut":
                 self._blend(out, left, right, float(t))
                 return out
             f0 = self._prepared(i, left)
             f1 = self._prepared(i + 1, right)
             rgb = self.engine.interpolate_prepared(f0, f1, float(t), key=i)
-            self._write(out, self.converter.from_rgb(rgb, left.props))
+            planes = self.converter.from_rgb(rgb, left.props)
+            host = self._download(planes)
+            if len(f) > 2 and i + 2 < self.timing.src_frames:
+                # Stage and upload the next source frame on the CPU while the GPU still interpolates.
+                self._prepared(i + 2, f[2])
+            self._write(out, planes, host)
+        return out
+
+    def _stamp(self, out: vs.VideoFrame, left: vs.VideoFrame, i: int, t: Fraction, action: str) -> vs.VideoFrame:
+        self._set_duration(out, left)
+        out.props["VsrifeSource"] = i
+        out.props["VsrifeT"] = float(t)
+        out.props["VsrifeAction"] = action
+        return out
+
+    @staticmethod
+    def _new_frame(left: vs.VideoFrame) -> vs.VideoFrame:
+        """A fresh frame with the left frame's props, for frames whose every pixel is written.
+
+        ``left.copy()`` shares the pixels, so the first write makes VapourSynth copy the whole frame
+        first (copy-on-write); at 1080p that copy cost as much as the network on a fast GPU.
+        """
+        create = getattr(core, "create_video_frame", None)
+        if create is None:  # older VapourSynth
+            return left.copy()
+        out = create(left.format, left.width, left.height)
+        out.props.update(left.props)
         return out
 
     # -------------------------------------------------------------- decisions
@@ -232,7 +271,15 @@ class _Renderer:
 
     def _thumb(self, index: int, frame: vs.VideoFrame) -> torch.Tensor:
         if index not in self.thumbs:
-            self.thumbs[index] = thumbnail(self.converter.luma(_planes(frame), frame.props))
+            if self.converter.fmt.color_family == "rgb":
+                # The luma of the prepared network input: RGB frames are converted and uploaded once.
+                img = self._prepared(index, frame)
+                rgb = img.image[:, :, : img.height, : img.width].float()
+                kr, kb = BT709_LUMA
+                luma = kr * rgb[:, 0:1] + (1 - kr - kb) * rgb[:, 1:2] + kb * rgb[:, 2:3]
+            else:  # YUV / GRAY: the Y plane alone
+                luma = self.converter.luma(_planes(frame), frame.props)
+            self.thumbs[index] = thumbnail(luma)
             while len(self.thumbs) > self._THUMBS:
                 self.thumbs.popitem(last=False)
         return self.thumbs[index]
@@ -256,22 +303,27 @@ class _Renderer:
                 mixed = np.rint(mixed)
             np.copyto(dst, mixed.astype(dst.dtype))
 
-    def _write(self, out: vs.VideoFrame, planes: list[torch.Tensor]) -> None:
-        """Copy result planes into the frame; on CUDA through reused pinned buffers, one sync per frame."""
-        if planes[0].device.type == "cuda":
-            host = []
-            for p, plane in enumerate(planes):
-                key = (p, tuple(plane.shape), plane.dtype)
-                buf = self.pinned.get(key)
-                if buf is None:
-                    buf = self.pinned[key] = torch.empty(plane.shape, dtype=plane.dtype, pin_memory=True)
-                buf.copy_(plane, non_blocking=True)
-                host.append(buf)
+    def _download(self, planes: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Start copying CUDA result planes into reused pinned buffers (asynchronous); host planes as is."""
+        if planes[0].device.type != "cuda" or not self.converter.pinned:
+            return planes
+        host = []
+        for p, plane in enumerate(planes):
+            key = (p, tuple(plane.shape), plane.dtype)
+            buf = self.pinned.get(key)
+            if buf is None:
+                buf = self.pinned[key] = torch.empty(plane.shape, dtype=plane.dtype, pin_memory=True)
+            buf.copy_(plane, non_blocking=True)
+            host.append(buf)
+        return host
+
+    def _write(self, out: vs.VideoFrame, planes: list[torch.Tensor], host: list[torch.Tensor]) -> None:
+        """Wait for the download started by :meth:`_download` (one sync per frame), fill the frame."""
+        dst = [np.asarray(out[p]) for p in range(out.format.num_planes)]
+        if host is not planes:
             torch.cuda.current_stream(planes[0].device).synchronize()
-        else:
-            host = planes
-        for p, plane in enumerate(host):
-            np.copyto(np.asarray(out[p]), plane.numpy())
+        for d, plane in zip(dst, host, strict=True):
+            copy_to_frame(d, plane)
 
     def _set_duration(self, out: vs.VideoFrame, left: vs.VideoFrame) -> None:
         """1/fps for constant-rate clips; the source frame's duration · den/num for fps-0 clips."""
