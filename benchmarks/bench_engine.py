@@ -4,7 +4,7 @@ Configurations (all through :class:`vsrife.engine.Interpolator`, end to end: inp
 to 1280x736, network, crop):
 
 * ``fp32``: ``precision="fp32"``: the official contiguous (NCHW) layout;
-* ``fp32+channels_last``: ``precision="auto"`` on a CPU without native bf16 (NHWC; the default here);
+* ``fp32+channels_last``: fp32 in NHWC (what ``precision="auto"`` runs on a CPU without native bf16);
 * ``bf16``: ``precision="bf16"``: CPU autocast, channels_last (emulated, slow, without AVX512-BF16/AMX).
 
 Each configuration interpolates real bigbuckbunny triplets (k, k+2 -> k+1, even k, clean ones only):
@@ -40,7 +40,7 @@ from vsrife.samples import sample_path
 RESULTS = Path(__file__).resolve().parent / "results"
 CONFIGS = {  # name: Interpolator keyword arguments
     "fp32": {"precision": "fp32"},
-    "fp32+channels_last": {"precision": "auto"},
+    "fp32+channels_last": {"precision": "fp32", "channels_last": True},
     "bf16": {"precision": "bf16"},
 }
 

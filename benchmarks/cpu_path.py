@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -33,7 +34,11 @@ import vapoursynth as vs
 from vsrife.filter.source import open_video
 clip = open_video(r"{src}")
 clip = vs.core.resize.Bicubic(clip, format=vs.RGB24, matrix_in_s="709")
-vs.core.rife.RIFE(clip).set_output()
+try:
+    RIFE = vs.core.rife.RIFE  # the installed plugin
+except AttributeError:  # run from a source tree without the native shim: the same function
+    from vsrife import RIFE
+RIFE(clip).set_output()
 """
 
 
@@ -50,7 +55,8 @@ def baseline(iters: int) -> float:
 
 
 def vspipe_fps(frames: int) -> tuple[float, str]:
-    vspipe = Path(sys.executable).with_name("vspipe")
+    sibling = Path(sys.executable).with_name("vspipe")
+    vspipe = sibling if sibling.exists() else Path(shutil.which("vspipe") or "vspipe")
     with tempfile.NamedTemporaryFile("w", suffix=".vpy", delete=False) as fh:
         fh.write(SCRIPT.format(src=sample_path("bigbuckbunny")))
     try:
