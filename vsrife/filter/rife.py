@@ -142,7 +142,6 @@ def _build(
     lookahead = (
         _LOOKAHEAD if _LOOKAHEAD is not None else (engine.device.type == "cuda" and clip.num_frames < _LIVE_FRAMES)
     )
-    renderer.lookahead = lookahead
     shifted = clip[1:] + clip[-1]
     shifted2 = (clip[2:] if clip.num_frames > 2 else clip[-1]) + clip[-1] * 2
     cycle, offsets = timing.select_every()
@@ -193,7 +192,6 @@ class _Renderer:
         self.local = threading.local()
         self.thumbs: OrderedDict[int, torch.Tensor] = OrderedDict()
         self.pairs: OrderedDict[int, str] = OrderedDict()
-        self.lookahead = False
 
     def __call__(self, n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
         left, right = f[0], f[1]
