@@ -222,3 +222,20 @@ def test_bf16_autocast_and_loader_workers(tmp_path: Path) -> None:
         assert all(torch.equal(a[k], b[k]) for k in a)
     summary = trainer.fit()
     assert summary["step"] == 3 and math.isfinite(summary["last"]["total"])
+
+
+def test_divergence_stops_with_a_clear_error(tmp_path: Path) -> None:
+    """Exploding flows with finite losses (seen with a privileged teacher) stop the run by name."""
+    from vsrife.train.loop import MAX_FLOW_RATIO, TrainingDiverged
+
+    cfg = TrainConfig(out_dir=str(tmp_path), **{**TINY, "steps": 2, "export_final": False})
+    trainer = Trainer(cfg)
+    trainer.fit()  # a healthy run: flows stay far inside the bound
+    trainer._pending.append(trainer.forward_backward(trainer.batch(0)))
+    assert float(trainer._pending[-1]["flow_ratio"]) < MAX_FLOW_RATIO
+    trainer._pending.append({"total": torch.tensor(0.35), "flow_ratio": torch.tensor(1e24)})
+    with pytest.raises(TrainingDiverged, match=r"training diverged at step 2: flows reach .* times the crop size"):
+        trainer._log()
+    trainer._pending[:] = [{"total": torch.tensor(float("nan")), "flow_ratio": torch.tensor(0.0)}]
+    with pytest.raises(TrainingDiverged, match="loss is nan at step 2"):
+        trainer._log()

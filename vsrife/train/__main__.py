@@ -110,6 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except FloatingPointError as exc:  # vsrife.train.loop.TrainingDiverged: diverged, not a crash
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -41,7 +41,15 @@ from vsrife.train.losses import psnr_batch
 from vsrife.train.model import Objective, TrainModule, build_student
 from vsrife.train.teachers import build_flow_teacher
 
-__all__ = ["Trainer", "lr_multiplier"]
+__all__ = ["MAX_FLOW_RATIO", "Trainer", "TrainingDiverged", "lr_multiplier"]
+
+
+MAX_FLOW_RATIO = 4.0
+"""Largest plausible flow, in crop sizes (averaged over a log window): beyond it training has diverged."""
+
+
+class TrainingDiverged(FloatingPointError):
+    """Training left the range where its numbers mean anything (non-finite loss, exploding flows)."""
 
 
 def lr_multiplier(cfg: TrainConfig) -> Callable[[int], float]:
@@ -181,6 +189,8 @@ class Trainer:
         with torch.autocast(dev.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
             out = self.model(img0, img1, gt, t)
         loss, terms = self.objective(out, img0, img1, gt, teacher_flow)
+        # Largest student flow relative to the crop: watched for divergence (see _log), never logged.
+        terms["flow_ratio"] = out["flows"][-1].detach().abs().amax().float() / max(gt.shape[2:])
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         terms = {k: v.detach() for k, v in terms.items()}
@@ -273,7 +283,14 @@ class Trainer:
         self._pending.clear()
         self._window_start, self._window_samples = now, 0
         if not math.isfinite(row["total"]):
-            raise FloatingPointError(f"loss is {row['total']} at step {self.step} (try a lower lr or amp none)")
+            raise TrainingDiverged(f"loss is {row['total']} at step {self.step} (try a lower lr or amp none)")
+        if row.get("flow_ratio", 0.0) > MAX_FLOW_RATIO:
+            # Seen with a privileged teacher and distillation everywhere at weight 0.1: flows grew to 1e26 px
+            # while the losses stayed finite (border-clamped warps), so the loss check alone misses it.
+            raise TrainingDiverged(
+                f"training diverged at step {self.step}: flows reach {row['flow_ratio']:.3g} times the crop size "
+                "(try a lower lr, distill_weight or teacher_weight, and resume from an earlier checkpoint)"
+            )
         row = {k: row[k] for k in ("total", "rec", "teacher", "distill", "psnr", "psnr_teacher", "lr", "grad_norm",
                                    "samples_per_s") if k in row}  # fmt: skip
         self.history.append({"step": self.step, **row})
