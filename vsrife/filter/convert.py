@@ -41,7 +41,7 @@ import torch
 if TYPE_CHECKING:
     import vapoursynth as vs
 
-__all__ = ["BT709_LUMA", "ColorConverter", "PlaneFormat", "copy_to_frame", "host_tensor"]
+__all__ = ["BT709_LUMA", "ColorConverter", "PlaneFormat", "copy_to_frame", "host_tensor", "rgb_luma"]
 
 ColorFamily = Literal["rgb", "yuv", "gray"]
 ChromaDown = Literal["bicubic", "inverse"]
@@ -568,14 +568,18 @@ class ColorConverter:
         """(1, 1, H, W) float32 luma in [0, 1] nominal: the Y plane for YUV / GRAY, BT.709 weights for RGB."""
         self._check_planes(planes)
         if self.fmt.color_family == "rgb":
-            rgb = self.to_rgb(planes, props)[0]
-            kr, kb = BT709_LUMA
-            return (kr * rgb[0] + (1 - kr - kb) * rgb[1] + kb * rgb[2])[None, None]
+            return rgb_luma(self.to_rgb(planes, props))
         y = self._load_planes(planes, 0, 1, (self.height, self.width))
         if not self.fmt.is_float:
             off, rng = self._quant(self._full_range(props), chroma=False)
             y.sub_(off).div_(rng)
         return y[None]
+
+
+def rgb_luma(rgb: torch.Tensor) -> torch.Tensor:
+    """(1, 3, H, W) RGB -> (1, 1, H, W) luma with BT.709 weights."""
+    kr, kb = BT709_LUMA
+    return kr * rgb[:, 0:1] + (1 - kr - kb) * rgb[:, 1:2] + kb * rgb[:, 2:3]
 
 
 def host_tensor(arr: np.ndarray) -> torch.Tensor:

@@ -22,7 +22,7 @@ import torch
 import vapoursynth as vs
 
 from vsrife.engine.interpolator import Interpolator, PreparedFrame
-from vsrife.filter.convert import BT709_LUMA, ColorConverter, PlaneFormat, copy_to_frame
+from vsrife.filter.convert import ColorConverter, PlaneFormat, copy_to_frame, rgb_luma
 from vsrife.filter.options import FilterOptions
 from vsrife.filter.scenechange import cut_from_props, cut_metric, psnr_db, thumbnail
 from vsrife.filter.timing import MAX_FRAMES, Timing, rate_factor
@@ -142,15 +142,14 @@ def _build(
     lookahead = (
         _LOOKAHEAD if _LOOKAHEAD is not None else (engine.device.type == "cuda" and clip.num_frames < _LIVE_FRAMES)
     )
+    source = clip
     shifted = clip[1:] + clip[-1]
-    shifted2 = (clip[2:] if clip.num_frames > 2 else clip[-1]) + clip[-1] * 2
     cycle, offsets = timing.select_every()
     if timing.out_frames == MAX_FRAMES:
         # Output capped (e.g. mpv's 2^27-frame clips times a large factor): SelectEvery refuses results
         # longer than MAX_FRAMES, so feed it only the whole cycles that fit.
         needed = min(clip.num_frames, MAX_FRAMES // len(offsets) * cycle)
         clip, shifted = clip[:needed], shifted[:needed]
-    shifted2 = shifted2[: clip.num_frames]
     left = core.std.SelectEvery(clip, cycle=cycle, offsets=offsets, modify_duration=False)
     # Output frames at t = 0 take their left frame as "right" too, so they never request the next source
     # frame: inside mpv that request fails past the last decoded frame and ends playback early.
@@ -159,6 +158,8 @@ def _build(
     right = core.std.SelectEvery(pairs, cycle=2 * cycle, offsets=right_offsets, modify_duration=False)
     clips = [left, right]
     if lookahead:  # frame i + 2 for outputs with t > 0 (t = 0 outputs take frame i again)
+        # from the untrimmed source, so frame i + 2 is the real one up to the last kept frame
+        shifted2 = ((source[2:] if source.num_frames > 2 else source[-1]) + source[-1] * 2)[: clip.num_frames]
         pairs2 = core.std.Interleave([clip, shifted2], modify_duration=False)
         clips.append(core.std.SelectEvery(pairs2, cycle=2 * cycle, offsets=right_offsets, modify_duration=False))
     out = core.std.ModifyFrame(left, clips, renderer)
@@ -272,9 +273,7 @@ class _Renderer:
             if self.converter.fmt.color_family == "rgb":
                 # The luma of the prepared network input: RGB frames are converted and uploaded once.
                 img = self._prepared(index, frame)
-                rgb = img.image[:, :, : img.height, : img.width].float()
-                kr, kb = BT709_LUMA
-                luma = kr * rgb[:, 0:1] + (1 - kr - kb) * rgb[:, 1:2] + kb * rgb[:, 2:3]
+                luma = rgb_luma(img.image[:, :, : img.height, : img.width].float())
             else:  # YUV / GRAY: the Y plane alone
                 luma = self.converter.luma(_planes(frame), frame.props)
             self.thumbs[index] = thumbnail(luma)
