@@ -167,3 +167,39 @@ def test_step_sampler_resume_and_ranks() -> None:
         StepSampler(50, 9, 7, world=2)
     with pytest.raises(ConfigError, match="batch_size: 64 is larger"):
         StepSampler(50, 64, 7)
+
+
+def _coordinate_frame(h: int, w: int) -> np.ndarray:
+    """A frame whose pixel (y, x) holds (y, x, 0): a crop's origin can be read from its first pixel."""
+    yy, xx = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+    return np.stack((yy, xx, np.zeros_like(yy)), -1).astype(np.uint8)
+
+
+def test_pan_moves_the_crop_a_whole_step_per_frame() -> None:
+    base = _coordinate_frame(120, 200)
+    frames = [base, base, base]
+    steps = set()
+    for seed in range(40):
+        for positions in ((0, 1, 2), (0, 2, 3)):
+            aug = Augment(0, 0, 0, 0, 0, pan=1.0, pan_pixels=3)
+            out, _ = augment_window(frames, 0.5, np.random.default_rng(seed), aug, (64, 64), positions)
+            origins = [np.array(f[0, 0, :2], dtype=int) for f in out]
+            step = (origins[2] - origins[0]) // positions[2]
+            assert np.array_equal(origins[2] - origins[0], step * positions[2])
+            assert np.array_equal(origins[1] - origins[0], step * positions[1])
+            assert np.abs(step).max() <= 3 and all(f.shape == (64, 64, 3) for f in out)
+            steps.add(tuple(step))
+            # Without the pan the same draws give the same (static) crop as the first frame's.
+            still, _ = augment_window(frames, 0.5, np.random.default_rng(seed), Augment(0, 0, 0, 0, 0), (64, 64),
+                                      positions)  # fmt: skip
+            assert all(np.array_equal(f, out[0]) for f in still)
+    assert len(steps) > 10  # steps of both signs on both axes
+
+
+def test_pan_shrinks_where_the_frame_has_no_room() -> None:
+    base = _coordinate_frame(64, 200)  # no vertical room for a 64-pixel crop
+    for seed in range(20):
+        out, _ = augment_window([base] * 3, 0.5, np.random.default_rng(seed),
+                                Augment(0, 0, 0, 0, 0, pan=1.0, pan_pixels=3), (64, 64), (0, 1, 2))  # fmt: skip
+        assert all(int(f[0, 0, 0]) == 0 for f in out)
+        assert all(0 <= int(f[0, 0, 1]) <= 200 - 64 for f in out)

@@ -85,6 +85,8 @@ def test_lr_schedule() -> None:
         ({"crop": [8]}, "crop: expected SIZE or HEIGHT WIDTH"),
         ({"windows": [2]}, "windows: window lengths must be >= 3"),
         ({"flip_h": 2.0}, "flip_h: is a probability"),
+        ({"pan": -0.5}, "pan: is a probability"),
+        ({"pan_pixels": -1}, "pan_pixels: must be >= 0"),
         ({"teacher": "raft"}, "raft_weights: teacher 'raft' needs"),
         ({"model": "3.6"}, "model: give only one of model, model_path and arch"),
         ({"data": []}, "data: at least one data source"),

@@ -144,6 +144,8 @@ def scratch_check(
     crop: int = 128,
     batch_size: int = 8,
     lr: float = 1e-3,
+    pan: float = 0.0,
+    pan_pixels: int = 3,
     data: list[str] | None = None,
     val_max: int = 150,
     threads: int = 1,
@@ -155,13 +157,15 @@ def scratch_check(
 
     Without ``steps``, the step count is chosen from a short calibration run (CPU seconds per step
     with the DIS teacher, the costlier variant) so that training fits ``cpu_minutes`` of CPU time;
-    pass the same ``steps`` to the ablation run so both see identical data.
+    pass the same ``steps`` to the ablation run so both see identical data. ``pan`` (probability)
+    adds whole-pixel camera pans to the training crops.
     """
     _limit_threads(threads)
     arch = {"family": "v4", "widths": list(widths), "scales": list(scales)}
     base = dict(
         arch=arch, arch_base="4.6", data=list(data or FOOTAGE), windows=[3, 4], crop=[crop], batch_size=batch_size,
         lr=lr, min_lr=lr / 100, weight_decay=1e-4, val_max=val_max, threads=threads, tensorboard=False, seed=seed,
+        pan=pan, pan_pixels=pan_pixels,
     )  # fmt: skip
     calibration = None
     if steps is None:
@@ -292,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--crop", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument("--pan", type=float, default=None, help="scratch: probability of a camera pan per crop")
+    parser.add_argument("--pan-pixels", type=int, default=None, help="scratch: largest pan step (pixels/frame)")
     parser.add_argument("--cpu-minutes", type=float, default=20.0)
     parser.add_argument("--teachers", nargs="+", default=["dis", "none"], help="scratch: runs to make (ablation)")
     parser.add_argument("--data", nargs="+", default=None)
@@ -300,11 +306,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     opt = {k: v for k, v in (("crop", args.crop), ("batch_size", args.batch_size), ("lr", args.lr),
                              ("data", args.data)) if v is not None}  # fmt: skip
+    scratch_opt = {k: v for k, v in (("pan", args.pan), ("pan_pixels", args.pan_pixels)) if v is not None}
     result: dict[str, Any]
     if args.check == "finetune":
         result = finetune_check(args.out, steps=args.steps or 200, threads=args.threads, **opt)
     elif args.check == "calibrate":
-        result = {"steps": calibrate(args.out, cpu_minutes=args.cpu_minutes, threads=args.threads, **opt),
+        result = {"steps": calibrate(args.out, cpu_minutes=args.cpu_minutes, threads=args.threads, **opt,
+                                     **scratch_opt),
                   "cpu_minutes": args.cpu_minutes}  # fmt: skip
     elif args.check == "merge":
         result = merge(args.inputs)
@@ -316,7 +324,8 @@ def main(argv: list[str] | None = None) -> int:
         steps = args.steps
         for teacher in args.teachers:
             runs[teacher] = scratch_check(Path(args.out) / teacher, teacher=teacher, steps=steps,
-                                          cpu_minutes=args.cpu_minutes, threads=args.threads, **opt)  # fmt: skip
+                                          cpu_minutes=args.cpu_minutes, threads=args.threads, **opt,
+                                          **scratch_opt)  # fmt: skip
             steps = runs[teacher]["steps"]  # later runs (the ablation) make the same number of steps
         result = merge_runs(runs)
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)

@@ -49,6 +49,8 @@ HELP = {
     "rot90": "probability of a rotation (90/180/270 degrees; 180 only for non-square crops)",
     "channel_perm": "probability of a random RGB channel permutation",
     "reverse": "probability of temporal reversal (I0 <-> I1, t -> 1 - t)",
+    "pan": "probability of a camera pan: the crop moves by a whole number of pixels per frame",
+    "pan_pixels": "largest pan step (pixels per source frame, each axis)",
     "num_workers": "DataLoader worker processes (0: load in the training process)",
     "lr": "peak learning rate (AdamW)",
     "min_lr": "learning rate at the end of the cosine decay",
@@ -117,6 +119,8 @@ class TrainConfig:
     rot90: float = 0.5
     channel_perm: float = 0.5
     reverse: float = 0.5
+    pan: float = 0.0
+    pan_pixels: int = 3
     num_workers: int = 0
     # --- optimisation
     lr: float = 3e-4
@@ -184,14 +188,14 @@ class TrainConfig:
         _positive(self, "steps", "batch_size", "lap_levels", "val_segment", "raft_iters", "teacher_width")
         _positive(self, "log_every", "val_every", "ckpt_every", "sample_every", "keep_checkpoints")
         _non_negative(self, "threads", "num_workers", "max_frames", "warmup", "time_limit", "weight_decay")
-        _non_negative(self, "grad_clip", "distill_weight", "teacher_weight", "val_max")
+        _non_negative(self, "grad_clip", "distill_weight", "teacher_weight", "val_max", "pan_pixels")
         if not self.lr > 0 or not math.isfinite(self.lr):
             raise ConfigError(f"lr: must be a positive number, got {self.lr}")
         if not 0 <= self.min_lr <= self.lr:
             raise ConfigError(f"min_lr: must be between 0 and lr ({self.lr}), got {self.min_lr}")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
             raise ConfigError(f"betas: expected two numbers in [0, 1), got {self.betas}")
-        for name in ("flip_h", "flip_v", "rot90", "channel_perm", "reverse"):
+        for name in ("flip_h", "flip_v", "rot90", "channel_perm", "reverse", "pan"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"{name}: is a probability and must be in [0, 1], got {getattr(self, name)}")
         if not 0.0 <= self.val_fraction < 1.0:

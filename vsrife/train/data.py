@@ -407,7 +407,7 @@ class WindowDataset(Dataset):
         frames = [seq.frame(win.start), seq.frame(win.start + inner), seq.frame(win.start + win.length - 1)]
         t = win.t(inner)
         if self.augment is not None:
-            frames, t = augment_window(frames, t, rng, self.augment, self.crop)
+            frames, t = augment_window(frames, t, rng, self.augment, self.crop, (0, inner, win.length - 1))
         elif self.crop is not None:
             frames = [center_crop(f, self.crop) for f in frames]
         img0, gt, img1 = (torch.from_numpy(np.require(f, requirements=["C", "W"])).permute(2, 0, 1) for f in frames)

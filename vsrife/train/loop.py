@@ -110,7 +110,7 @@ class Trainer:
         )  # fmt: skip
         if not train_w:
             raise ConfigError(f"data: no training windows in {cfg.data} (all skipped or too short: {stats})")
-        aug = Augment(cfg.flip_h, cfg.flip_v, cfg.rot90, cfg.channel_perm, cfg.reverse)
+        aug = Augment(cfg.flip_h, cfg.flip_v, cfg.rot90, cfg.channel_perm, cfg.reverse, cfg.pan, cfg.pan_pixels)
         self.train_data = WindowDataset(sequences, train_w, cfg.crop_hw, aug, midpoint_only=midpoint)
         val_items = expand_inner(val_w)
         if midpoint:
