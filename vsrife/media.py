@@ -76,8 +76,5 @@ def _read_frames_vapoursynth(path: str | Path, start: int, count: int | None) ->
     if start >= end:
         return np.zeros((0, clip.height, clip.width, 3), dtype=np.uint8)
     clip = clip[start:end]
-    if clip.format.color_family == vs.RGB and clip.format.id == vs.RGB24:
-        rgb = clip
-    else:
-        rgb = vs.core.resize.Bicubic(clip, format=vs.RGB24, matrix_in_s="709")
+    rgb = clip if clip.format.id == vs.RGB24 else vs.core.resize.Bicubic(clip, format=vs.RGB24, matrix_in_s="709")
     return np.stack([np.dstack([np.asarray(f[p]) for p in range(3)]) for f in rgb.frames()])

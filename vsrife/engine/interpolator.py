@@ -258,18 +258,20 @@ class Interpolator:
             out = self._graphs(f0.image, f1.image, t, f0.features, f1.features)
             if out is not None:
                 return out
-        with self._inference():
-            out = self.network(
-                f0.image, f1.image, t, scale=self.scale, ensemble=self.ensemble, feat0=f0.features, feat1=f1.features
-            )
+        return self._forward(f0.image, f1.image, t, f0.features, f1.features)
+
+    def _forward(
+        self, img0: Tensor, img1: Tensor, t: Tensor | float, feat0: Tensor | None, feat1: Tensor | None,
+        cache: bool = True,
+    ) -> Tensor:  # fmt: skip
+        """One network call under the engine's precision, clamped to [0, 1] in fp32."""
+        with self._inference(cache):
+            out = self.network(img0, img1, t, scale=self.scale, ensemble=self.ensemble, feat0=feat0, feat1=feat1)
         return out.float().clamp_(0.0, 1.0)
 
     def _graph_call(self, img0: Tensor, img1: Tensor, t: Tensor, feat0: Tensor | None, feat1: Tensor | None) -> Tensor:
         """The network call that :class:`CudaGraphs` captures (t as a device tensor for 4.x)."""
-        with self._inference(cache=False):
-            timestep: Tensor | float = t if self.spec.timestep_input else 0.5
-            out = self.network(img0, img1, timestep, scale=self.scale, ensemble=self.ensemble, feat0=feat0, feat1=feat1)
-        return out.float().clamp_(0.0, 1.0)
+        return self._forward(img0, img1, t if self.spec.timestep_input else 0.5, feat0, feat1, cache=False)
 
     def _bisect(self, f0: PreparedFrame, f1: PreparedFrame, t: float, key: Hashable | None) -> Tensor:
         """Recursive halving: t is reached by a path of t = 0.5 steps; the last interval is blended."""

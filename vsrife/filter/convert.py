@@ -607,13 +607,12 @@ def _stage(arr: np.ndarray, fmt: PlaneFormat, pin: bool, copy: bool = True) -> t
     """
     dtype = torch.int16 if fmt.torch_dtype == torch.uint16 else fmt.torch_dtype
     expected = np.dtype(np.uint16) if dtype == torch.int16 else fmt.numpy_dtype
-    if arr.dtype == expected:
-        src = host_tensor(arr)
-        if not copy:
-            return src
-        staged = torch.empty(arr.shape, dtype=dtype, pin_memory=pin)
-        return staged.copy_(src)  # parallel for large planes
+    same = arr.dtype == expected
+    if same and not copy:
+        return host_tensor(arr)
     staged = torch.empty(arr.shape, dtype=dtype, pin_memory=pin)
+    if same:
+        return staged.copy_(host_tensor(arr))  # parallel for large planes
     view = staged.numpy()
     np.copyto(view.view(np.uint16) if dtype == torch.int16 else view, arr, casting="unsafe")
     return staged
