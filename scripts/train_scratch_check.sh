@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Acceptance (b), CPU: a small 4.x-style network (timestep input; widths 64/48/32, scales 4/2/1) trained
+# Acceptance (b), CPU: a small 4.x-style network (timestep input; widths 64/48/32, scales 4/2/1, started
+# from a bilateral cost volume of radius 6 at 1/8 resolution; --corr-radius 0 for the plain cascade) trained
 # from scratch on the sample videos (bikes, bigbuckbunny@0.5, carphone; windows of 3 and 4 frames, so
 # t = 1/3, 1/2, 2/3; crops 128, batch 8) within CPU_MINUTES of CPU time per run (1 thread each),
 # with DIS leakage distillation and, as the ablation, without a teacher -- the same steps and data.

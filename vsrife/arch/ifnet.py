@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from vsrife.arch.correlation import BilateralCorrelation
 from vsrife.arch.fusion import ContextNet, FusionNet
 from vsrife.arch.layers import ResConv, conv_act
 from vsrife.arch.spec import ArchSpec
@@ -151,7 +152,8 @@ def _block_inputs(spec: ArchSpec) -> list[int]:
     if spec.family == "v3":
         return [11] * n
     enc = 2 * spec.encoder_channels
-    return [7 + enc] + [12 + enc + spec.block_features] * (n - 1)
+    first = 12 + enc if spec.corr_radius else 7 + enc  # with a cost volume the first block refines too
+    return [first] + [12 + enc + spec.block_features] * (n - 1)
 
 
 @dataclass
@@ -185,6 +187,8 @@ class IFNet(nn.Module):
         super().__init__()
         if spec.family not in ("paper", "v3", "v4"):
             raise ValueError(f"IFNet does not build family {spec.family!r}")
+        if spec.corr_radius and (spec.family != "v4" or spec.large_motion_restart):
+            raise ValueError("corr_radius needs a 4.x network without large_motion_restart")
         self.spec = spec
         self.num_blocks = len(spec.widths)
         for i, (cin, c) in enumerate(zip(_block_inputs(spec), spec.widths, strict=True)):
@@ -194,6 +198,8 @@ class IFNet(nn.Module):
             self.block_tea = self._make_block(cin, _TEACHER_WIDTH)
         if spec.encoder is not None:
             self.encode = make_encoder(spec)
+        if spec.corr_radius:
+            self.corr = BilateralCorrelation(spec.corr_radius)
         if spec.fusion == "paper":
             self.contextnet = ContextNet("paper")
             self.unet = FusionNet("paper")
@@ -293,15 +299,24 @@ class IFNet(nn.Module):
         scales = [s / scale for s in spec.scales]
         blocks = self.blocks()
         flows, masks = [], []
-        flow, mask, bfeat = self._first_block(blocks[0], img0, img1, f0, f1, t, scales[0], ensemble)
+        bfeat: Tensor | None = None
+        if spec.corr_radius:
+            # Cost-volume start: its flow is the first entry (distillation supervises it too).
+            # The mask starts as the t-weighted blend: sigmoid(logit) = 1 - t.
+            flow, start = self.corr(img0, img1, timestep, scale), 0
+            tc = t.float().clamp(1e-3, 1 - 1e-3)
+            mask = torch.log((1 - tc) / tc).to(img0.dtype)
+        else:
+            flow, mask, bfeat = self._first_block(blocks[0], img0, img1, f0, f1, t, scales[0], ensemble)
+            start = 1
         warped0 = backward_warp(img0, flow[:, :2])
         warped1 = backward_warp(img1, flow[:, 2:4])
         flows.append(flow)
         masks.append(mask)
-        for i in range(1, len(blocks)):
+        for i in range(start, len(blocks)):
             wf0 = [backward_warp(f0[0], flow[:, :2])] if f0 else []
             wf1 = [backward_warp(f1[0], flow[:, 2:4])] if f1 else []
-            bf = [bfeat] if spec.block_features else []
+            bf = [bfeat] if spec.block_features and bfeat is not None else []
             x = torch.cat((warped0, warped1, *wf0, *wf1, t, mask, *bf), 1)
             fd, md, nfeat = blocks[i](x, flow, scales[i])
             if i == 1 and spec.large_motion_restart and self._needs_restart(fd):

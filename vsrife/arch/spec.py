@@ -44,6 +44,9 @@ class ArchSpec:
         teacher: the official checkpoint also holds the privileged teacher ``block_tea``.
         fusion: ContextNet + fusion U-Net variant (``None``: mask blend only).
         modulus: frames are padded to a multiple of this (times 1/scale when scale < 1).
+        corr_radius: 4.x only, our extension: > 0 starts the cascade from a bilateral cost volume
+            (:class:`~vsrife.arch.correlation.BilateralCorrelation`, search radius in 1/8 pixels);
+            every IFBlock then refines. 0 (all official versions): the first block starts from scratch.
     """
 
     family: Family
@@ -64,6 +67,7 @@ class ArchSpec:
     teacher: bool = False
     fusion: FusionKind | None = None
     modulus: int = 32
+    corr_radius: int = 0
 
     @property
     def timestep_input(self) -> bool:

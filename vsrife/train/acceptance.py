@@ -141,6 +141,7 @@ def scratch_check(
     cpu_minutes: float = 20.0,
     widths: tuple[int, ...] = (64, 48, 32),
     scales: tuple[float, ...] = (4, 2, 1),
+    corr_radius: int = 6,
     crop: int = 128,
     batch_size: int = 8,
     lr: float = 1e-3,
@@ -158,10 +159,12 @@ def scratch_check(
     Without ``steps``, the step count is chosen from a short calibration run (CPU seconds per step
     with the DIS teacher, the costlier variant) so that training fits ``cpu_minutes`` of CPU time;
     pass the same ``steps`` to the ablation run so both see identical data. ``pan`` (probability)
-    adds whole-pixel camera pans to the training crops.
+    adds whole-pixel camera pans to the training crops. ``corr_radius`` > 0 starts the cascade from a
+    bilateral cost volume (:mod:`vsrife.arch.correlation`); 0 builds the plain 4.x cascade, whose
+    flows collapse to zero on the sample videos within this budget.
     """
     _limit_threads(threads)
-    arch = {"family": "v4", "widths": list(widths), "scales": list(scales)}
+    arch = {"family": "v4", "widths": list(widths), "scales": list(scales), "corr_radius": corr_radius}
     base = dict(
         arch=arch, arch_base="4.6", data=list(data or FOOTAGE), windows=[3, 4], crop=[crop], batch_size=batch_size,
         lr=lr, min_lr=lr / 100, weight_decay=1e-4, val_max=val_max, threads=threads, tensorboard=False, seed=seed,
@@ -298,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=None)
     parser.add_argument("--pan", type=float, default=None, help="scratch: probability of a camera pan per crop")
     parser.add_argument("--pan-pixels", type=int, default=None, help="scratch: largest pan step (pixels/frame)")
+    parser.add_argument("--corr-radius", type=int, default=None, help="scratch: cost-volume radius (0: plain cascade)")
     parser.add_argument("--cpu-minutes", type=float, default=20.0)
     parser.add_argument("--teachers", nargs="+", default=["dis", "none"], help="scratch: runs to make (ablation)")
     parser.add_argument("--data", nargs="+", default=None)
@@ -306,7 +310,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     opt = {k: v for k, v in (("crop", args.crop), ("batch_size", args.batch_size), ("lr", args.lr),
                              ("data", args.data)) if v is not None}  # fmt: skip
-    scratch_opt = {k: v for k, v in (("pan", args.pan), ("pan_pixels", args.pan_pixels)) if v is not None}
+    scratch_opt = {k: v for k, v in (("pan", args.pan), ("pan_pixels", args.pan_pixels),
+                                     ("corr_radius", args.corr_radius)) if v is not None}  # fmt: skip
     result: dict[str, Any]
     if args.check == "finetune":
         result = finetune_check(args.out, steps=args.steps or 200, threads=args.threads, **opt)
