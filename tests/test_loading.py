@@ -400,6 +400,12 @@ def test_metadata_errors(tiny_checkpoint: tuple[Path, dict[str, Tensor], object]
     torch.save(bad_field, tmp_path / "field.pkl")
     with pytest.raises(ModelLoadError, match="attention"):
         load_model(model_path=tmp_path / "field.pkl")
+    impossible = dict(plain)
+    impossible[METADATA_KEY] = json.dumps({"spec": {**spec_to_dict(spec), "corr_radius": -2}})
+    torch.save(impossible, tmp_path / "impossible.pkl")
+    with pytest.raises(ModelLoadError, match="invalid network: corr_radius must be >= 0") as info:
+        load_model(model_path=tmp_path / "impossible.pkl")
+    assert str(tmp_path / "impossible.pkl") in str(info.value)
     corrupt = dict(plain)
     corrupt[METADATA_KEY] = "{not json"
     torch.save(corrupt, tmp_path / "corrupt.pkl")

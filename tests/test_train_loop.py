@@ -106,6 +106,8 @@ def test_config_errors_found_when_building(tmp_path: Path) -> None:
         Trainer(TrainConfig.from_dict({**base, "crop": [48]}))
     with pytest.raises(ConfigError, match="arch: unknown architecture field 'depth'"):
         Trainer(TrainConfig.from_dict({**base, "arch": {"depth": 3}}))
+    with pytest.raises(ConfigError, match="arch: corr_radius must be >= 0"):
+        Trainer(TrainConfig.from_dict({**base, "arch": {**TINY["arch"], "corr_radius": -1}}))
     with pytest.raises(ConfigError, match="amp: fp16 needs a CUDA device"):
         Trainer(TrainConfig.from_dict({**base, "amp": "fp16", "device": "cpu"}))
     with pytest.raises(ConfigError, match=r"data: .* does not exist"):

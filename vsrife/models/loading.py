@@ -289,6 +289,12 @@ def load_model(
     equivalent: list[str] = []
     if info is None and "spec" in metadata:
         spec = spec_from_dict(metadata["spec"])
+        try:
+            layout(spec)  # builds it on the meta device: an impossible combination fails here, clearly
+        except (ValueError, TypeError) as exc:
+            raise ModelLoadError(
+                f"model_path {model_path}: the vsrife metadata describes an invalid network: {exc}"
+            ) from exc
         info = ModelInfo(str(metadata.get("name", "custom")), spec, str(metadata.get("summary", "vsrife-trained")),
                          (WeightFile("flownet.pkl"),), source="manual")  # fmt: skip
     elif info is None:

@@ -65,7 +65,10 @@ def build_student(cfg: TrainConfig) -> StudentSource:
         spec = _arch_spec(cfg)
         _check_family(spec, "arch")
         official_tea = privileged and spec.family in ("paper", "v3")
-        net = build_network(replace(spec, teacher=official_tea), teacher=official_tea)
+        try:
+            net = build_network(replace(spec, teacher=official_tea), teacher=official_tea)
+        except ValueError as exc:
+            raise ConfigError(f"arch: {exc}") from exc
         base = None
     else:
         option = "model" if cfg.model is not None else "model_path"
