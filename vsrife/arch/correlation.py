@@ -71,11 +71,11 @@ class BilateralCorrelation(nn.Module):
         f0, f1 = self.features(img0, scale), self.features(img1, scale)
         h, w = f0.shape[2:]
         t = timestep.float().reshape(-1, 1, 1, 1).expand(n, 1, h, w)
+        s = 1 - t
         costs = []
-        for dx, dy in self._offsets:
-            d = torch.cat((t.new_full(t.shape, dx), t.new_full(t.shape, dy)), 1)
-            a = backward_warp(f0, -t * d)
-            b = backward_warp(f1, (1 - t) * d)
+        for dx, dy in self._offsets:  # I0 at x - t d, I1 at x + (1 - t) d
+            a = backward_warp(f0, torch.cat((t * -dx, t * -dy), 1))
+            b = backward_warp(f1, torch.cat((s * dx, s * dy), 1))
             costs.append((a - b).abs().mean(1, keepdim=True))
         cost = torch.cat(costs, 1).float()  # softmax and the weighted sum in fp32, whatever the precision
         cost = F.avg_pool2d(cost, self.window, 1, self.window // 2, count_include_pad=False)
