@@ -571,3 +571,55 @@ def test_deterministic_and_order_independent(
 
 def test_cpu_engine_has_no_cuda_graphs(v36: Interpolator) -> None:
     assert v36.cuda_graphs == "off"
+
+
+_FAULTS = """
+import resource, sys, threading, torch
+from vsrife.engine.devices import keep_freed_memory
+if sys.argv[1] != "plain" and not keep_freed_memory():
+    sys.exit(3)
+def faults(out):
+    x = torch.empty(12 * 2**20)  # 48 MiB, above glibc's largest mmap threshold (32 MiB)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    x.fill_(1.0)
+    out.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+seen = []
+faults(seen), faults(seen)  # steady state: the first blocks are placed while the heap grows
+if sys.argv[1] == "thread":  # a thread started later (a VapourSynth worker) reuses them too
+    t = threading.Thread(target=faults, args=(seen,))
+    t.start(), t.join()
+else:
+    faults(seen)
+print(seen[-1])
+"""
+
+
+def _second_allocation_faults(mode: str) -> int:
+    proc = subprocess.run([sys.executable, "-c", _FAULTS, mode], capture_output=True, text=True)
+    if proc.returncode == 3:
+        pytest.skip("the C library does not take mallopt (not glibc)")
+    assert proc.returncode == 0, proc.stderr
+    return int(proc.stdout.strip())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc tuning")
+def test_keep_freed_memory_reuses_large_blocks() -> None:
+    """A freed 48 MiB tensor's memory is reused: no page faults when the next one is filled."""
+    plain = _second_allocation_faults("plain")
+    if plain < 1000:
+        pytest.skip(f"large blocks already come without per-page faults here ({plain}; huge pages?)")
+    kept = _second_allocation_faults("keep")
+    assert kept < plain / 20, (plain, kept)
+    in_thread = _second_allocation_faults("thread")
+    assert in_thread < plain / 20, (plain, in_thread)
+
+
+def test_cpu_engine_tunes_the_allocator(monkeypatch: pytest.MonkeyPatch, v36: Interpolator) -> None:
+    from vsrife.engine import devices
+
+    calls: list[int] = []
+    monkeypatch.setattr(devices, "keep_freed_memory", lambda: bool(calls.append(1)) or True)
+    Interpolator(v36.loaded, device="cpu")
+    assert calls == [1]
+    Interpolator(v36.loaded, device="cpu", keep_freed_memory=False)
+    assert calls == [1]
