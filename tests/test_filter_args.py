@@ -248,3 +248,16 @@ def test_registered_signature_has_every_python_parameter(namespace: str) -> None
             assert kind == expected, f"{name}: registered {kind}, Python default {default!r}"
         else:  # None defaults: model / model_path are strings, fps_* integers
             assert kind == ("data" if name.startswith("model") else "int"), name
+
+
+def test_allocator_tuned_for_mid_size_clips_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """720p-1080p CPU clips tune glibc when the filter is made (before VapourSynth's threads allocate)."""
+    from vsrife.engine import devices
+
+    calls: list[int] = []
+    monkeypatch.setattr(devices, "keep_freed_memory", lambda: bool(calls.append(1)) or True)
+    vsrife.RIFE(_clip(width=640, height=360), device="cpu")
+    vsrife.RIFE(_clip(width=3840, height=2160), device="cpu")
+    assert calls == []
+    vsrife.RIFE(_clip(width=1280, height=720), device="cpu")
+    assert calls == [1]

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 import vapoursynth as vs
 
+from vsrife.engine.devices import keeps_freed_memory_for
 from vsrife.engine.interpolator import Interpolator, PreparedFrame
 from vsrife.filter.convert import ColorConverter, PlaneFormat, copy_to_frame, rgb_luma
 from vsrife.filter.options import FilterOptions
@@ -134,6 +135,8 @@ def _build(
         opts.model if opts.model is not None or opts.model_path is not None else DEFAULT_MODEL,
         model_path=opts.model_path, device=opts.device, precision=opts.precision,
         scale=opts.scale, ensemble=opts.ensemble, timestep_mode=opts.timestep_mode,
+        # decided now, before VapourSynth's worker threads start allocating (they then share one heap)
+        keep_freed_memory=keeps_freed_memory_for(clip.width * clip.height),
     )  # fmt: skip
     out_fps = timing.out_fps(src_fps)
     converter = ColorConverter(fmt, clip.width, clip.height, engine.device, pinned=_TRANSFER == "pinned")
