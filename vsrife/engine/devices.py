@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 __all__ = [
-    "LARGE_FRAME_PIXELS",
+    "KEEP_FREED_PIXELS",
     "PRECISIONS",
     "cpu_has_native_bf16",
     "keep_freed_memory",
@@ -27,16 +27,16 @@ _M_MMAP_MAX = -4
 _M_ARENA_MAX = -8
 _TRIM_THRESHOLD = 1 << 30
 
-LARGE_FRAME_PIXELS = (500_000, 2_500_000)
-"""Frame sizes (padded pixels, about 960x540 to 1920x1088 and 1600x1600) for which :func:`keep_freed_memory` pays:
+KEEP_FREED_PIXELS = (500_000, 2_500_000)
+"""Frame sizes (padded pixels: about 960x540 to 1920x1088) for which :func:`keep_freed_memory` pays:
 from the lower bound on network tensors pass glibc's 32 MiB mmap threshold (v3.6's largest: 45
 channels at half resolution); above the upper bound (4K, 8K) holes left in the heap by frame-sized
 blocks raised the peak instead (8K at scale 0.25: 10.1 instead of 6.4 GiB working memory)."""
 
 
 def keeps_freed_memory_for(pixels: int) -> bool:
-    """Whether frames of ``pixels`` (padded) are in :data:`LARGE_FRAME_PIXELS`."""
-    low, high = LARGE_FRAME_PIXELS
+    """Whether frames of ``pixels`` (padded) are in :data:`KEEP_FREED_PIXELS`."""
+    low, high = KEEP_FREED_PIXELS
     return low <= pixels <= high
 
 
@@ -54,7 +54,7 @@ def keep_freed_memory() -> bool:
     VapourSynth calls filters from many threads (v3.6 720p, 8 threads: +580 MiB). Threads that
     start allocating afterwards share the existing heaps instead, so the peak is kept about once.
     For small frames, whose blocks never reach the mmap threshold, it buys nothing and only keeps
-    memory (640x360 over 10,000 frames: +220 MiB), hence :data:`LARGE_FRAME_PIXELS`. Measured
+    memory (640x360 over 10,000 frames: +220 MiB), hence :data:`KEEP_FREED_PIXELS`. Measured
     (v3.6, 2 threads): 1280x720 0.19M -> 0 page faults per pass, 1.35x; 1920x1080 0.98M -> 12k,
     14.5 -> 11.0 s, same peak RSS.
     """

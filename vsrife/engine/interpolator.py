@@ -70,7 +70,7 @@ class Interpolator:
         keep_freed_memory: on CPU, have glibc keep freed large blocks for reuse instead of unmapping
             and page-faulting them in again each forward pass (1.35x at 720p; process-wide: threads
             share one heap, memory goes back to the system at exit). ``None``: from the first
-            prepared frame whose size is in ``LARGE_FRAME_PIXELS`` on; ``True``: now (before
+            prepared frame whose size is in ``KEEP_FREED_PIXELS`` on; ``True``: now (before
             worker threads start, as the filter does for such clips). See
             :func:`vsrife.engine.devices.keep_freed_memory`.
     """
