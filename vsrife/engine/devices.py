@@ -46,9 +46,10 @@ def keep_freed_memory() -> bool:
 
     glibc serves blocks over 32 MiB with a fresh ``mmap`` and unmaps them on free, so each large
     tensor of every forward pass is page-faulted in again: v3.6 at 1280x720 took ~190,000 faults
-    and 11% of its time that way. With mmap off and trimming above 1 GiB the blocks are reused;
-    resident memory stays at the peak working set (flat over a render) and is not handed back
-    to the system until the process ends. Process-wide, once; True when glibc took it.
+    per pass, 11% of its time in channels_last and 26% in the official layout. With mmap off and
+    trimming above 1 GiB the blocks are reused; resident memory stays at the peak working set
+    (flat over a render) and is not handed back to the system until the process ends.
+    Process-wide, once; True when glibc took it.
 
     glibc also gives threads their own heaps (arenas), and each would keep its own peak:
     VapourSynth calls filters from many threads (v3.6 720p, 8 threads: +580 MiB). Threads that
