@@ -8,7 +8,9 @@ to 1280x736, network, crop):
   runs first, because the allocator setting of the others is process-wide and cannot be undone;
 * ``fp32``: ``precision="fp32"``: the official layout, freed large blocks kept for reuse;
 * ``fp32+channels_last``: fp32 in NHWC (what ``precision="auto"`` runs on a CPU without native bf16);
-* ``bf16``: ``precision="bf16"``: CPU autocast, channels_last (emulated, slow, without AVX512-BF16/AMX).
+* ``bf16``: ``precision="bf16"``: CPU autocast, channels_last (emulated, slow, without AVX512-BF16/AMX),
+  with the inference layout (widths padded to multiples of 8, gains folded: :mod:`vsrife.arch.widen`);
+* ``bf16-official-layout``: the same with the official widths (``inference_layout=False``).
 
 Each configuration interpolates real bigbuckbunny triplets (k, k+2 -> k+1, even k, clean ones only):
 the first is a warm-up, the next ``--iters`` (``--bf16-iters`` for bf16) are timed. The PSNR of
@@ -46,6 +48,7 @@ CONFIGS = {  # name: Interpolator keyword arguments, in the order they run
     "fp32": {"precision": "fp32"},
     "fp32+channels_last": {"precision": "fp32", "channels_last": True},
     "bf16": {"precision": "bf16"},
+    "bf16-official-layout": {"precision": "bf16", "inference_layout": False},
 }
 
 
@@ -106,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
 
     info = machine()
     model = load_model("3.6")
-    need = 1 + max(args.bf16_iters if c == "bf16" else args.iters for c in args.configs)
+    need = 1 + max(args.bf16_iters if c.startswith("bf16") else args.iters for c in args.configs)
     data = triplets(need)
     if len(data) < need:
         raise SystemExit(f"only {len(data)} clean triplets, need {need}")
@@ -119,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     outputs: dict[str, dict[int, torch.Tensor]] = {}
     for name in [c for c in CONFIGS if c in args.configs]:
         eng = Interpolator(model, device="cpu", **CONFIGS[name])
-        n = args.bf16_iters if name == "bf16" else args.iters
+        n = args.bf16_iters if name.startswith("bf16") else args.iters
         times, outs = [], {}
         for i, (a, b, _, k) in enumerate(data[: n + 1]):
             t0 = time.perf_counter()

@@ -75,6 +75,48 @@ def model_alone(engine: Interpolator, width: int, height: int, frames: int) -> d
     return out
 
 
+def kernel_profile(engine: Interpolator, width: int, height: int, iters: int = 10, top: int = 20) -> dict[str, Any]:
+    """Where the GPU time of one eager interpolation goes: the ``top`` kernels by device time per call."""
+    from torch.profiler import ProfilerActivity, profile
+
+    dev = engine.device
+    a = torch.rand(1, 3, height, width, generator=torch.Generator().manual_seed(0)).to(dev)
+    f0, f1 = engine.prepare(a, key="pa"), engine.prepare(torch.roll(a, 8, 3), key="pb")
+    engine.interpolate_prepared(f0, f1, 0.5)
+    _sync(dev)
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(iters):
+            engine.interpolate_prepared(f0, f1, 0.5)
+        _sync(dev)
+    rows = []
+    for ev in prof.key_averages():
+        us = getattr(ev, "device_time_total", None) or getattr(ev, "cuda_time_total", 0)
+        if us and ev.key and not ev.key.startswith("ProfilerStep"):
+            rows.append((us / iters, ev.count / iters, ev.key))
+    rows.sort(reverse=True)
+    kernels = [r for r in rows if not r[2].startswith("aten::")] or rows
+    total = sum(r[0] for r in kernels)
+    return {
+        "device_ms_per_interpolation": round(total / 1000, 3),
+        "top": [{"kernel": k[:110], "calls": round(c, 1), "ms": round(us / 1000, 3), "share": round(us / total, 3)}
+                for us, c, k in kernels[:top]],
+    }  # fmt: skip
+
+
+def compile_probe(version: str, path: Path, width: int, height: int, frames: int) -> dict[str, Any]:
+    """``torch.compile`` (inductor: fused pointwise kernels) under the engine's CUDA graphs: an
+    experiment, not an engine option; reports compile time, speed and the difference to the default."""
+    ref = model_alone(Interpolator(version, model_path=str(path), device="cuda"), width, height, 2)["_first"]
+    engine = Interpolator(version, model_path=str(path), device="cuda")
+    # compiled before the first call: the CUDA graph is captured from the compiled network
+    engine.network = torch.compile(engine.network, dynamic=False)  # type: ignore[assignment]
+    start = time.perf_counter()
+    res = model_alone(engine, width, height, frames)
+    res["compile_and_run_s"] = round(time.perf_counter() - start, 1)
+    res["max_abs_vs_default"] = float((res.pop("_first") - ref).abs().max())
+    return res
+
+
 def passthrough_ceiling(width: int, height: int, frames: int) -> dict[str, Any]:
     """Output fps of a ModifyFrame that copies each frame and writes every plane (no model)."""
     try:
@@ -132,10 +174,10 @@ def vspipe_path(model_path: Path, model: str, width: int, height: int, frames: i
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "bench.vpy"
         script.write_text(
-            _VPY.format(w=width, h=height, n=frames // 2 + 8, model=model, path=str(model_path), device=device)
+            _VPY.format(w=width, h=height, n=2 * frames + 8, model=model, path=str(model_path), device=device)
         )
         results: dict[str, Any] = {}
-        for label, count in (("short", max(frames // 4, 2)), ("long", max(frames, 4))):
+        for label, count in (("short", max(frames // 4, 2)), ("long", max(4 * frames, 4))):
             cmd = [vspipe, "-e", str(count - 1), str(script), "--"]
             start = time.perf_counter()
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, check=False)
@@ -159,6 +201,10 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=300, help="output frames per measurement")
     ap.add_argument("--models", default="4.6,4.25,3.6")
     ap.add_argument("--no-vspipe", action="store_true")
+    ap.add_argument("--profile", action=argparse.BooleanOptionalAction, default=True, help="kernel table (CUDA)")
+    ap.add_argument("--repeats", type=int, default=1, help="CUDA: alternate run-ahead on/off this many times")
+    ap.add_argument("--probes", action=argparse.BooleanOptionalAction, default=True,
+                    help="CUDA: torch.compile and host-allocator experiments after the models")  # fmt: skip
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/gpu_bench.json"))
     args = ap.parse_args()
     try:
@@ -184,10 +230,12 @@ def main() -> None:
             try:
                 runs = {}
                 # eager NCHW (a plain port) -> graphs NCHW -> the default (graphs + channels_last on CUDA)
+                plain = {"inference_layout": False}  # official widths (v3.6: 90, not 96), ResConv gains apart
                 variants = {
-                    "eager_nchw": {"cuda_graphs": False, "channels_last": False},
-                    "graphs_nchw": {"cuda_graphs": True, "channels_last": False},
+                    "eager_nchw": {"cuda_graphs": False, "channels_last": False, **plain},
+                    "graphs_nchw": {"cuda_graphs": True, "channels_last": False, **plain},
                     "default": {},
+                    "default_official_layout": plain,
                     "default_cudnn_benchmark": {},
                 } if cuda else {"default": {}}  # fmt: skip
                 for mode, kwargs in variants.items():
@@ -196,25 +244,47 @@ def main() -> None:
                     if mode == "default":
                         entry["precision"] = str(engine.dtype)
                         entry["channels_last"] = engine.channels_last
+                        entry["inference_layout"] = engine.inference_layout
                     runs[mode] = model_alone(engine, args.width, args.height, args.frames // 2)
                     del engine
                 torch.backends.cudnn.benchmark = False
                 if "eager_nchw" in runs:
-                    for mode in ("graphs_nchw", "default"):
+                    for mode in ("graphs_nchw", "default", "default_official_layout"):
                         diff = (runs[mode]["_first"] - runs["eager_nchw"]["_first"]).abs().max()
                         entry[f"{mode}_vs_eager_nchw_max_abs"] = float(diff)
                 entry["model"] = {k: {kk: vv for kk, vv in v.items() if kk != "_first"} for k, v in runs.items()}
                 del runs
-                entry["filter"] = filter_path(path, version, args.width, args.height, args.frames, args.device)
-                if cuda and rife_module is not None:
-                    # The same without the look-ahead (source frame i + 2 staged while the GPU works).
-                    rife_module._LOOKAHEAD = False
+                if cuda and args.profile:
                     try:
-                        entry["filter_no_lookahead"] = filter_path(
-                            path, version, args.width, args.height, args.frames, args.device
-                        )
-                    finally:
-                        rife_module._LOOKAHEAD = None
+                        eager = Interpolator(version, model_path=str(path), device=args.device, cuda_graphs=False)
+                        entry["profile_eager_default"] = kernel_profile(eager, args.width, args.height)
+                        del eager
+                    except Exception as exc:  # the profiler is a diagnostic: never lose the numbers for it
+                        entry["profile_eager_default"] = f"{type(exc).__name__}: {exc}"
+                entry["filter"] = filter_path(path, version, args.width, args.height, args.frames, args.device)
+                if cuda and rife_module is not None and args.repeats > 1:
+                    # Alternate with and without the run-ahead: host noise (other tenants) hits both alike.
+                    pairs: dict[str, list[float]] = {"run_ahead": [], "no_run_ahead": []}
+                    for _ in range(args.repeats):
+                        for label, pipeline in (("run_ahead", None), ("no_run_ahead", False)):
+                            rife_module._PIPELINE = pipeline
+                            try:
+                                fps = filter_path(path, version, args.width, args.height, args.frames, args.device)
+                            finally:
+                                rife_module._PIPELINE = None
+                            pairs[label].append(fps["output_fps"])
+                    entry["filter_alternating_output_fps"] = pairs
+                if cuda and rife_module is not None:
+                    # Without the run-ahead (next pair computed before this frame is written), and without
+                    # the look-ahead too (source frame i + 2 staged while the GPU works).
+                    for label, lookahead, pipeline in (("no_run_ahead", None, False), ("no_lookahead", False, None)):
+                        rife_module._LOOKAHEAD, rife_module._PIPELINE = lookahead, pipeline
+                        try:
+                            entry[f"filter_{label}"] = filter_path(
+                                path, version, args.width, args.height, args.frames, args.device
+                            )
+                        finally:
+                            rife_module._LOOKAHEAD, rife_module._PIPELINE = None, None
                     if version == "4.6":
                         entry["filter_yuv420p8"] = filter_path(
                             path, version, args.width, args.height, args.frames, args.device, "YUV420P8"
@@ -228,6 +298,24 @@ def main() -> None:
             args.out.write_text(json.dumps(results, indent=2))  # partial results survive a timeout
             if cuda:
                 torch.cuda.empty_cache()
+    if cuda and args.probes and "4.6" in args.models.split(","):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = random_checkpoint("4.6", Path(tmp))
+            try:
+                results["compile_probe_4.6"] = compile_probe("4.6", path, args.width, args.height, args.frames // 2)
+            except Exception as exc:  # inductor may be unavailable (no Triton / compiler offline)
+                results["compile_probe_4.6"] = f"{type(exc).__name__}: {str(exc)[:600]}"
+            print("compile probe", results["compile_probe_4.6"], flush=True)
+            args.out.write_text(json.dumps(results, indent=2))
+            # Last, because it is process-wide and cannot be undone: glibc keeps freed large blocks
+            # (what the CPU engine does for 720p-1080p), here for the host side of the CUDA filter.
+            from vsrife.engine.devices import keep_freed_memory
+
+            keep_freed_memory()
+            results["filter_4.6_keep_freed_memory"] = filter_path(
+                path, "4.6", args.width, args.height, args.frames, args.device
+            )
+            print("keep freed", results["filter_4.6_keep_freed_memory"], flush=True)
     args.out.write_text(json.dumps(results, indent=2))
     print(f"wrote {args.out}")
 

@@ -119,7 +119,7 @@ def test_cuda_filter_yuv_matches_cpu() -> None:
 
 @pytest.mark.parametrize("fmt", ["RGBH", "YUV420P8", "YUV444P16", "GRAY8"])
 def test_cuda_transfer_modes_agree(fmt: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Pinned staging, direct pageable copies and the look-ahead give the same bits (any format, odd width)."""
+    """Pinned staging, direct pageable copies, look-ahead and run-ahead give the same bits (any format, odd width)."""
     vs = pytest.importorskip("vapoursynth")
     import numpy as np
 
@@ -131,13 +131,17 @@ def test_cuda_transfer_modes_agree(fmt: str, monkeypatch: pytest.MonkeyPatch) ->
         open_video(sample_path("bikes"))[40:43], 322, 136, format=getattr(vs, fmt), matrix_in_s="709"
     )
     results = {}
-    for mode, lookahead in (("pinned", None), ("direct", None), ("pinned", False)):
+    variants = (("pinned", None, None), ("direct", None, None), ("pinned", None, False), ("pinned", False, None))
+    for mode, lookahead, pipeline in variants:  # default (run-ahead), direct, look-ahead only, neither
         monkeypatch.setattr(rife_module, "_TRANSFER", mode)
         monkeypatch.setattr(rife_module, "_LOOKAHEAD", lookahead)
+        monkeypatch.setattr(rife_module, "_PIPELINE", pipeline)
         out = RIFE(clip, device="cuda")
         frames = [out.get_frame(n) for n in (1, 3, 2)]
         assert [str(f.props["VsrifeAction"]) for f in frames] == ["interpolate", "interpolate", "source"]
-        results[(mode, lookahead)] = [np.asarray(f[p]).copy() for f in frames for p in range(f.format.num_planes)]
-    for other in (("direct", None), ("pinned", False)):
-        for a, b in zip(results[("pinned", None)], results[other], strict=True):
+        results[(mode, lookahead, pipeline)] = [
+            np.asarray(f[p]).copy() for f in frames for p in range(f.format.num_planes)
+        ]
+    for other in variants[1:]:
+        for a, b in zip(results[variants[0]], results[other], strict=True):
             assert np.array_equal(a, b), other

@@ -74,9 +74,11 @@ class ResConv(nn.Module):
         self.conv = nn.Conv2d(channels, channels, 3, 1, 1, groups=groups)
         self.beta = nn.Parameter(torch.ones((1, channels, 1, 1)))
         self.relu = nn.LeakyReLU(0.2, inplace=True)
+        self.gain_folded = False  # set by vsrife.arch.widen.fold_gains: beta already in conv's weights
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.relu(self.conv(x) * self.beta + x)
+        y = self.conv(x)
+        return self.relu((y if self.gain_folded else y * self.beta) + x)
 
 
 class SEResBlock(nn.Module):

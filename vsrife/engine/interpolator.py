@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from vsrife.arch import RIFENet
+from vsrife.arch import RIFENet, widen
 from vsrife.engine import devices
 from vsrife.engine.devices import resolve_device, resolve_precision
 from vsrife.engine.graphs import CudaGraphs
@@ -67,6 +67,10 @@ class Interpolator:
         channels_last: NHWC memory format (default: on unless the precision is fp32 on CUDA or "fp32" asked for).
         cuda_graphs: replay captured CUDA graphs of the network (default: on for CUDA; results are
             the same as eager, launches are cheaper). Off automatically where capture fails.
+        inference_layout: zero-pad block inputs and hidden widths that are not multiples of 8 (90 -> 96
+            in v3.6) so fp16 / bf16 convolutions get tensor-core / AMX kernels, and fold ResConv gains
+            into the convolutions; same results up to rounding (default: on in half precision, off in
+            fp32, which keeps the official computation). See :mod:`vsrife.arch.widen`.
         keep_freed_memory: on CPU, have glibc keep freed large blocks for reuse instead of unmapping
             and page-faulting them in again each forward pass (1.35x at 720p; process-wide: threads
             share one heap, memory goes back to the system at exit). ``None``: from the first
@@ -88,6 +92,7 @@ class Interpolator:
         cache_frames: int = 8,
         channels_last: bool | None = None,
         cuda_graphs: bool | None = None,
+        inference_layout: bool | None = None,
         keep_freed_memory: bool | None = None,
     ) -> None:
         if scale not in SCALES:
@@ -109,13 +114,16 @@ class Interpolator:
                 self.device.type == "cuda" and self.dtype == torch.float32
             )
         self.channels_last = channels_last
+        if inference_layout is None:
+            inference_layout = self.dtype != torch.float32
+        self.inference_layout = bool(inference_layout)
         weight_dtype = self.dtype if self.device.type == "cuda" else torch.float32
         if isinstance(model, LoadedModel):
             loaded = model
             # ``.to`` converts a module in place: never change the caller's network (another engine may use it)
-            net = _place(copy.deepcopy(model.network), self.device, weight_dtype, channels_last)
+            net = _place(copy.deepcopy(model.network), self.device, weight_dtype, channels_last, inference_layout)
         else:
-            loaded, net = _shared_network(model, model_path, self.device, weight_dtype, channels_last)
+            loaded, net = _shared_network(model, model_path, self.device, weight_dtype, channels_last, inference_layout)
         self.loaded = loaded
         self.spec = loaded.info.spec
         if ensemble and self.spec.ensemble == "none":
@@ -364,7 +372,9 @@ _shared: OrderedDict[tuple[object, ...], tuple[LoadedModel, RIFENet]] = OrderedD
 _shared_lock = threading.Lock()
 
 
-def _place(net: RIFENet, device: torch.device, dtype: torch.dtype, channels_last: bool) -> RIFENet:
+def _place(net: RIFENet, device: torch.device, dtype: torch.dtype, channels_last: bool, layout: bool) -> RIFENet:
+    if layout:
+        widen.inference_layout(net)
     net = net.to(device, dtype)
     return net.to(memory_format=torch.channels_last) if channels_last else net
 
@@ -374,7 +384,12 @@ def _files_key(paths: Sequence[Path]) -> tuple[object, ...]:
 
 
 def _shared_network(
-    model: str | None, model_path: str | None, device: torch.device, dtype: torch.dtype, channels_last: bool
+    model: str | None,
+    model_path: str | None,
+    device: torch.device,
+    dtype: torch.dtype,
+    channels_last: bool,
+    layout: bool,
 ) -> tuple[LoadedModel, RIFENet]:
     """Load a network once per process and placement; engines share it read-only.
 
@@ -389,7 +404,7 @@ def _shared_network(
             files = sorted(folder.iterdir()) if folder is not None else []
         key: tuple[object, ...] | None = None
         if files:
-            key = (model, _files_key(files), str(device), dtype, channels_last)
+            key = (model, _files_key(files), str(device), dtype, channels_last, layout)
     except (OSError, KeyError, ValueError):
         key = None
     with _shared_lock:
@@ -397,8 +412,8 @@ def _shared_network(
             _shared.move_to_end(key)
             return _shared[key]
     loaded = load_model(model, model_path)
-    net = _place(loaded.network, device, dtype, channels_last)
-    key = (model, _files_key(loaded.paths), str(device), dtype, channels_last)
+    net = _place(loaded.network, device, dtype, channels_last, layout)
+    key = (model, _files_key(loaded.paths), str(device), dtype, channels_last, layout)
     with _shared_lock:
         _shared[key] = (loaded, net)
         while len(_shared) > _SHARED_MAX:

@@ -7,13 +7,15 @@ t = 0, repeats or blends at scene cuts and static pairs, and otherwise converts 
 RGB tensors (once per source frame, cached by the engine), runs the network and writes the result
 back in the clip's own format. Props of the left source frame are carried over; every frame gets
 exact ``_DurationNum``/``_DurationDen``. On CUDA a third mapped clip hands the callback source frame
-i + 2 as well, which is staged and uploaded while the GPU interpolates (i, i + 1).
+i + 2 as well, which is staged and uploaded while the GPU interpolates (i, i + 1), and the next pair's
+interpolation is queued before this frame's pixels are copied out (the run-ahead).
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
@@ -41,6 +43,12 @@ _TRANSFER = "pinned"
 # Prepare source frame i + 2 while the GPU interpolates pair (i, i + 1). None: on for CUDA unless the clip
 # is a live stream (mpv's clips have 2^27 frames; there the extra request could wait at the end of the file).
 _LOOKAHEAD: bool | None = None
+# Run ahead: with the look-ahead frame at hand, also start the next pair's interpolation (network,
+# conversion, download) before writing this frame, so the GPU computes while the host copies pixels.
+# VapourSynth runs the Python callbacks one at a time, so this is the only overlap there is. None: on
+# wherever the look-ahead is on.
+_PIPELINE: bool | None = None
+_AHEAD = 4  # at most this many results computed ahead (pinned host buffers of one output frame each)
 _LIVE_FRAMES = 2**27
 
 
@@ -140,11 +148,11 @@ def _build(
     )  # fmt: skip
     out_fps = timing.out_fps(src_fps)
     converter = ColorConverter(fmt, clip.width, clip.height, engine.device, pinned=_TRANSFER == "pinned")
-    renderer = _Renderer(engine, converter, timing, opts, 1 / out_fps if out_fps else None)
-
     lookahead = (
         _LOOKAHEAD if _LOOKAHEAD is not None else (engine.device.type == "cuda" and clip.num_frames < _LIVE_FRAMES)
     )
+    pipeline = lookahead and (_PIPELINE if _PIPELINE is not None else True)
+    renderer = _Renderer(engine, converter, timing, opts, 1 / out_fps if out_fps else None, pipeline)
     source = clip
     shifted = clip[1:] + clip[-1]
     cycle, offsets = timing.select_every()
@@ -185,17 +193,20 @@ class _Renderer:
         timing: Timing,
         opts: FilterOptions,
         out_duration: Fraction | None,
+        pipeline: bool = False,
     ) -> None:
         self.engine = engine
         self.converter = converter
         self.timing = timing
         self.opts = opts
         self.out_duration = out_duration
-        self.pinned: dict[tuple[object, ...], torch.Tensor] = {}
+        self.pipeline = pipeline
         self.lock = threading.RLock()
         self.local = threading.local()
         self.thumbs: OrderedDict[int, torch.Tensor] = OrderedDict()
         self.pairs: OrderedDict[int, str] = OrderedDict()
+        self.ahead: OrderedDict[tuple[int, Fraction], _Result] = OrderedDict()  # run-ahead results
+        self.emitted: OrderedDict[tuple[int, Fraction], None] = OrderedDict()  # recently written, not redone
 
     def __call__(self, n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
         left, right = f[0], f[1]
@@ -211,16 +222,46 @@ class _Renderer:
             if action == "cut":
                 self._blend(out, left, right, float(t))
                 return out
-            f0 = self._prepared(i, left)
-            f1 = self._prepared(i + 1, right)
-            rgb = self.engine.interpolate_prepared(f0, f1, float(t), key=i)
-            planes = self.converter.from_rgb(rgb, left.props)
-            host = self._download(planes)
+            result = self.ahead.pop((i, t), None)
+            if result is None:
+                result = self._submit(i, t, left, right)
             if len(f) > 2 and i + 2 < self.timing.src_frames:
                 # Stage and upload the next source frame on the CPU while the GPU still interpolates.
                 self._prepared(i + 2, f[2])
-            self._write(out, planes, host)
+                if self.pipeline:
+                    self._run_ahead(n, {i: left, i + 1: right, i + 2: f[2]})
+            self._write(out, result)
+            self.emitted[(i, t)] = None
+            while len(self.emitted) > 64:
+                self.emitted.popitem(last=False)
         return out
+
+    def _submit(self, i: int, t: Fraction, left: vs.VideoFrame, right: vs.VideoFrame) -> _Result:
+        """Queue the interpolation of (i, i + 1) at ``t``: network, conversion and the start of the download."""
+        f0 = self._prepared(i, left)
+        f1 = self._prepared(i + 1, right)
+        rgb = self.engine.interpolate_prepared(f0, f1, float(t), key=i)
+        return self._download(self.converter.from_rgb(rgb, left.props))
+
+    def _run_ahead(self, n: int, frames: dict[int, vs.VideoFrame]) -> None:
+        """Submit the next output frames whose source frames are at hand (those after ``n``, up to pair
+        i + 1), so their network runs overlap this frame's host copy and the next callbacks' uploads."""
+        queued = 0
+        for m in range(n + 1, min(n + 1 + 4 * _AHEAD, self.timing.out_frames)):
+            j, u = self.timing.source(m)
+            if j + 1 not in frames or j + 1 >= self.timing.src_frames:
+                break
+            key = (j, u)
+            if u == 0 or key in self.ahead or key in self.emitted:
+                continue
+            if self._classify(j, frames[j], frames[j + 1]) != "interpolate":
+                continue
+            self.ahead[key] = self._submit(j, u, frames[j], frames[j + 1])
+            while len(self.ahead) > _AHEAD:  # not requested after all (a seek): drop the oldest
+                self.ahead.popitem(last=False)
+            queued += 1
+            if queued >= _AHEAD // 2:
+                break
 
     def _stamp(self, out: vs.VideoFrame, left: vs.VideoFrame, i: int, t: Fraction, action: str) -> vs.VideoFrame:
         self._set_duration(out, left)
@@ -303,27 +344,26 @@ class _Renderer:
                 mixed = np.rint(mixed)
             np.copyto(dst, mixed.astype(dst.dtype))
 
-    def _download(self, planes: list[torch.Tensor]) -> list[torch.Tensor]:
-        """Start copying CUDA result planes into reused pinned buffers (asynchronous); host planes as is."""
+    def _download(self, planes: list[torch.Tensor]) -> _Result:
+        """Start copying CUDA result planes into fresh pinned buffers (asynchronous; torch's pinned
+        allocator recycles them); host planes as they are."""
         if planes[0].device.type != "cuda" or not self.converter.pinned:
-            return planes
+            return _Result(planes, None)
         host = []
-        for p, plane in enumerate(planes):
-            key = (p, tuple(plane.shape), plane.dtype)
-            buf = self.pinned.get(key)
-            if buf is None:
-                buf = self.pinned[key] = torch.empty(plane.shape, dtype=plane.dtype, pin_memory=True)
+        for plane in planes:
+            buf = torch.empty(plane.shape, dtype=plane.dtype, pin_memory=True)
             buf.copy_(plane, non_blocking=True)
             host.append(buf)
-        return host
+        done = torch.cuda.Event()
+        done.record(torch.cuda.current_stream(planes[0].device))
+        return _Result(host, done)
 
-    def _write(self, out: vs.VideoFrame, planes: list[torch.Tensor], host: list[torch.Tensor]) -> None:
-        """Wait for the download started by :meth:`_download` (one sync per frame), fill the frame."""
-        dst = [np.asarray(out[p]) for p in range(out.format.num_planes)]
-        if host is not planes:
-            torch.cuda.current_stream(planes[0].device).synchronize()
-        for d, plane in zip(dst, host, strict=True):
-            copy_to_frame(d, plane)
+    def _write(self, out: vs.VideoFrame, result: _Result) -> None:
+        """Wait for the result's download (if any), then fill the frame."""
+        if result.done is not None:
+            result.done.synchronize()
+        for p, plane in enumerate(result.planes):
+            copy_to_frame(np.asarray(out[p]), plane)
 
     def _set_duration(self, out: vs.VideoFrame, left: vs.VideoFrame) -> None:
         """1/fps for constant-rate clips; the source frame's duration · den/num for fps-0 clips."""
@@ -342,6 +382,15 @@ class _Renderer:
         if self.opts.threads and getattr(self.local, "threads", None) != self.opts.threads:
             torch.set_num_threads(self.opts.threads)
             self.local.threads = self.opts.threads
+
+
+@dataclass
+class _Result:
+    """One output frame's planes: pinned host copies in flight (``done`` marks the end of the
+    download) or, without pinned transfers, the planes themselves (host or device)."""
+
+    planes: list[torch.Tensor]
+    done: torch.cuda.Event | None
 
 
 def _planes(frame: vs.VideoFrame) -> list[np.ndarray]:
