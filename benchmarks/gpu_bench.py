@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from vsrife.arch import build_network
-from vsrife.engine import Interpolator
+from vsrife.engine import Interpolator, PreparedFrame
 from vsrife.models import get_model, load_model
 
 _VPY = """\
@@ -52,13 +52,16 @@ def _sync(dev: torch.device) -> None:
         torch.cuda.synchronize(dev)
 
 
+def _prepared_pair(engine: Interpolator, width: int, height: int) -> tuple[PreparedFrame, PreparedFrame]:
+    """Two seeded random frames 8 px apart, uploaded and padded by ``engine``."""
+    a = torch.rand(1, 3, height, width, generator=torch.Generator().manual_seed(0)).to(engine.device)
+    return engine.prepare(a, key="a"), engine.prepare(torch.roll(a, 8, 3), key="b")
+
+
 def model_alone(engine: Interpolator, width: int, height: int, frames: int) -> dict[str, Any]:
     """Network-only throughput on prepared (uploaded, padded) frames at t = 0.5."""
     dev = engine.device
-    gen = torch.Generator().manual_seed(0)
-    a = torch.rand(1, 3, height, width, generator=gen).to(dev)
-    b = torch.roll(a, 8, 3)
-    f0, f1 = engine.prepare(a, key="a"), engine.prepare(b, key="b")
+    f0, f1 = _prepared_pair(engine, width, height)
     first = engine.interpolate_prepared(f0, f1, 0.5)  # warm-up (and graph capture)
     _sync(dev)
     if dev.type == "cuda":
@@ -80,8 +83,7 @@ def kernel_profile(engine: Interpolator, width: int, height: int, iters: int = 1
     from torch.profiler import ProfilerActivity, profile
 
     dev = engine.device
-    a = torch.rand(1, 3, height, width, generator=torch.Generator().manual_seed(0)).to(dev)
-    f0, f1 = engine.prepare(a, key="pa"), engine.prepare(torch.roll(a, 8, 3), key="pb")
+    f0, f1 = _prepared_pair(engine, width, height)
     engine.interpolate_prepared(f0, f1, 0.5)
     _sync(dev)
     with profile(activities=[ProfilerActivity.CUDA]) as prof:

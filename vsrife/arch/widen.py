@@ -131,9 +131,7 @@ def fold_gains(net: nn.Module) -> int:
     for unit in net.modules():
         if isinstance(unit, ResConv) and not unit.gain_folded:
             beta = unit.beta.data.reshape(-1)
-            groups_out = unit.conv.weight.shape[0]
-            unit.conv.weight = nn.Parameter(unit.conv.weight.data * beta.reshape(groups_out, 1, 1, 1),
-                                            requires_grad=False)  # fmt: skip
+            unit.conv.weight = nn.Parameter(unit.conv.weight.data * beta.reshape(-1, 1, 1, 1), requires_grad=False)
             if unit.conv.bias is not None:
                 unit.conv.bias = nn.Parameter(unit.conv.bias.data * beta, requires_grad=False)
             unit.gain_folded = True

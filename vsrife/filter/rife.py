@@ -231,9 +231,10 @@ class _Renderer:
                 if self.pipeline:
                     self._run_ahead(n, {i: left, i + 1: right, i + 2: f[2]})
             self._write(out, result)
-            self.emitted[(i, t)] = None
-            while len(self.emitted) > 64:
-                self.emitted.popitem(last=False)
+            if self.pipeline:  # what the run-ahead must not redo
+                self.emitted[(i, t)] = None
+                while len(self.emitted) > 64:
+                    self.emitted.popitem(last=False)
         return out
 
     def _submit(self, i: int, t: Fraction, left: vs.VideoFrame, right: vs.VideoFrame) -> _Result:
