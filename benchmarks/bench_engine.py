@@ -10,7 +10,9 @@ to 1280x736, network, crop):
 * ``fp32+channels_last``: fp32 in NHWC (what ``precision="auto"`` runs on a CPU without native bf16);
 * ``bf16``: ``precision="bf16"``: CPU autocast, channels_last (emulated, slow, without AVX512-BF16/AMX),
   with the inference layout (widths padded to multiples of 8, gains folded: :mod:`vsrife.arch.widen`);
-* ``bf16-official-layout``: the same with the official widths (``inference_layout=False``).
+* ``bf16-official-layout``: the same with the official widths (``inference_layout=False``);
+* ``fp32+channels_last+compile``, ``bf16+compile``: ``torch_compile=True`` (inductor's fused C++
+  kernels); the compile happens in the warm-up call, reported as ``first_call_s``.
 
 Each configuration interpolates real bigbuckbunny triplets (k, k+2 -> k+1, even k, clean ones only):
 the first is a warm-up, the next ``--iters`` (``--bf16-iters`` for bf16) are timed. The PSNR of
@@ -49,7 +51,10 @@ CONFIGS = {  # name: Interpolator keyword arguments, in the order they run
     "fp32+channels_last": {"precision": "fp32", "channels_last": True},
     "bf16": {"precision": "bf16"},
     "bf16-official-layout": {"precision": "bf16", "inference_layout": False},
+    "fp32+channels_last+compile": {"precision": "fp32", "channels_last": True, "torch_compile": True},
+    "bf16+compile": {"precision": "bf16", "torch_compile": True},
 }
+DEFAULT_CONFIGS = [c for c in CONFIGS if not c.endswith("compile")]  # compiling takes minutes on small CPUs
 
 
 def machine() -> dict:
@@ -100,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--iters", type=int, default=5, help="timed interpolations per fp32 configuration")
     ap.add_argument("--bf16-iters", type=int, default=2, help="timed interpolations for bf16 (slow here)")
-    ap.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    ap.add_argument("--configs", nargs="+", default=DEFAULT_CONFIGS, choices=list(CONFIGS))
     ap.add_argument("--out", type=Path, default=RESULTS / "bench_engine.json")
     ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
     args = ap.parse_args(argv)
@@ -123,16 +128,20 @@ def main(argv: list[str] | None = None) -> int:
     for name in [c for c in CONFIGS if c in args.configs]:
         eng = Interpolator(model, device="cpu", **CONFIGS[name])
         n = args.bf16_iters if name.startswith("bf16") else args.iters
-        times, outs = [], {}
+        times, outs, first = [], {}, 0.0
         for i, (a, b, _, k) in enumerate(data[: n + 1]):
             t0 = time.perf_counter()
             outs[k] = eng.interpolate(a, b, 0.5)
-            if i > 0:  # the first call is a warm-up (oneDNN primitive creation)
+            if i > 0:  # the first call is a warm-up (oneDNN primitive creation, compiling)
                 times.append(time.perf_counter() - t0)
+            else:
+                first = time.perf_counter() - t0
         med = statistics.median(times)
         runs[name] = {
             "dtype": str(eng.dtype),
             "channels_last": eng.channels_last,
+            "torch_compile": eng.torch_compile,
+            "first_call_s": first,
             "timed": len(times),
             "seconds": times,
             "median_s": med,

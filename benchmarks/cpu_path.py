@@ -6,7 +6,10 @@ Baseline: the v3.6 network, official memory layout, fp32, eager, called directly
 1280x720 to ``core.rife.RIFE`` with default arguments (2x): output frames/s as vspipe reports.
 With 2x every other output frame is a source frame, so output fps counts both. Also prints the
 quality cost of the default precision against fp32 on a few real triplets.
-Run: ``python benchmarks/cpu_path.py [--frames 24] [--iters 3]``; writes benchmarks/results/cpu_path.json.
+``--compile`` also renders with ``torch_compile=True``: a first short run fills inductor's on-disk
+cache (as any earlier render of the same size would), then steady output fps = the difference of a
+short and a long run (start-up and loading the compiled kernels cancel), for both paths.
+Run: ``python benchmarks/cpu_path.py [--frames 24] [--iters 3] [--compile]``; writes benchmarks/results/cpu_path.json.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ try:
     RIFE = vs.core.rife.RIFE  # the installed plugin
 except AttributeError:  # run from a source tree without the native shim: the same function
     from vsrife import RIFE
-RIFE(clip).set_output()
+RIFE(clip{extra}).set_output()
 """
 
 
@@ -55,11 +58,11 @@ def baseline(iters: int) -> float:
     return iters / (time.perf_counter() - start)
 
 
-def vspipe_fps(frames: int) -> tuple[float, str]:
+def vspipe_fps(frames: int, torch_compile: bool = False) -> tuple[float, str]:
     sibling = Path(sys.executable).with_name("vspipe")
     vspipe = sibling if sibling.exists() else Path(shutil.which("vspipe") or "vspipe")
     with tempfile.NamedTemporaryFile("w", suffix=".vpy", delete=False) as fh:
-        fh.write(SCRIPT.format(src=sample_path("bigbuckbunny")))
+        fh.write(SCRIPT.format(src=sample_path("bigbuckbunny"), extra=", torch_compile=True" if torch_compile else ""))
     try:
         proc = subprocess.run(
             [str(vspipe), "-p", "--start", "0", "--end", str(frames - 1), fh.name, "--"],
@@ -67,10 +70,23 @@ def vspipe_fps(frames: int) -> tuple[float, str]:
         )  # fmt: skip
     finally:
         os.unlink(fh.name)
-    line = [x for x in proc.stderr.splitlines() if x.startswith("Output")][-1]
+    line = next(x for x in reversed(proc.stderr.splitlines()) if x.startswith("Output"))
     match = re.search(r"\(([\d.]+) fps\)", line)
     assert match, line
     return float(match.group(1)), line
+
+
+def steady_fps(frames: int, torch_compile: bool) -> dict[str, float]:
+    """Output fps without start-up: (long - short frames) / (long - short seconds), vspipe's own timing."""
+    if torch_compile:
+        vspipe_fps(2, True)  # fills inductor's cache
+    runs = {}
+    for label, count in (("short", max(frames // 4, 2)), ("long", frames)):
+        fps, _ = vspipe_fps(count, torch_compile)
+        runs[label] = (count, count / fps)
+    dn, dt = runs["long"][0] - runs["short"][0], runs["long"][1] - runs["short"][1]
+    return {"short_fps": runs["short"][0] / runs["short"][1], "long_fps": runs["long"][0] / runs["long"][1],
+            "steady_fps": dn / dt if dt > 0 else float("nan")}  # fmt: skip
 
 
 def precision_cost(count: int) -> dict[str, float]:
@@ -92,11 +108,15 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=32, help="output frames rendered through vspipe")
     ap.add_argument("--iters", type=int, default=3, help="timed eager forwards")
     ap.add_argument("--quality-triplets", type=int, default=3)
+    ap.add_argument("--compile", action="store_true", help="also the path with torch_compile=True (steady fps)")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/cpu_path.json"))
     args = ap.parse_args()
     load = os.getloadavg()[0]
     before = baseline(args.iters)
     fps, line = vspipe_fps(args.frames)
+    compiled = {}
+    if args.compile:
+        compiled = {"default": steady_fps(args.frames, False), "torch_compile": steady_fps(args.frames, True)}
     after = baseline(args.iters)  # still plain: no Interpolator was made in this process yet
     base = max(before, after)
     cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
@@ -110,6 +130,8 @@ def main() -> None:
         "vspipe_output_fps": fps,
         "vspipe": line,
         "ratio": fps / base,
+        "steady": compiled,
+        "ratio_steady": {k: v["steady_fps"] / base for k, v in compiled.items()},
         "quality": precision_cost(args.quality_triplets),
         "load_after": os.getloadavg()[0],
     }

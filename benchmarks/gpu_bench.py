@@ -6,7 +6,8 @@ Per model it reports: interpolations/s of the network alone, eager and with CUDA
 whether both give the same pixels); output fps of the filter in-process (frames requested
 concurrently, as vspipe does) and through ``vspipe`` itself; peak GPU memory. A pass-through
 ``ModifyFrame`` that only copies frames gives the ceiling of VapourSynth's Python callbacks at
-that frame size. Writes one JSON file:
+that frame size. ``--compile`` adds ``torch_compile=True`` runs (network, filter, vspipe; the compile
+time is reported as ``first_call_s`` / ``first_frame_s``). Writes one JSON file:
 ``python benchmarks/gpu_bench.py --out out/gpu_bench.json``.
 """
 
@@ -34,8 +35,21 @@ _VPY = """\
 import vapoursynth as vs
 from vsrife.filter import RIFE
 clip = vs.core.std.BlankClip(format=vs.RGBH, width={w}, height={h}, length={n}, fpsnum=24, color=[0.2, 0.5, 0.8])
-RIFE(clip, model={model!r}, model_path={path!r}, device={device!r}).set_output()
+RIFE(clip, model={model!r}, model_path={path!r}, device={device!r}, torch_compile={compile!r}).set_output()
 """
+
+
+# Network-alone variants: eager NCHW (a plain port) -> graphs NCHW -> the default (graphs + channels_last
+# + inference layout on CUDA); the official widths (v3.6: 90, not 96; ResConv gains apart); compiled.
+_PLAIN = {"inference_layout": False}
+_VARIANTS: dict[str, dict[str, Any]] = {
+    "eager_nchw": {"cuda_graphs": False, "channels_last": False, **_PLAIN},
+    "graphs_nchw": {"cuda_graphs": True, "channels_last": False, **_PLAIN},
+    "default": {},
+    "default_official_layout": _PLAIN,
+    "default_cudnn_benchmark": {},
+    "compiled": {"torch_compile": True},
+}
 
 
 def random_checkpoint(version: str, folder: Path) -> Path:
@@ -62,8 +76,10 @@ def model_alone(engine: Interpolator, width: int, height: int, frames: int) -> d
     """Network-only throughput on prepared (uploaded, padded) frames at t = 0.5."""
     dev = engine.device
     f0, f1 = _prepared_pair(engine, width, height)
-    first = engine.interpolate_prepared(f0, f1, 0.5)  # warm-up (and graph capture)
+    start = time.perf_counter()
+    first = engine.interpolate_prepared(f0, f1, 0.5)  # warm-up (graph capture, compile)
     _sync(dev)
+    warmup_s = time.perf_counter() - start
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
     start = time.perf_counter()
@@ -71,7 +87,8 @@ def model_alone(engine: Interpolator, width: int, height: int, frames: int) -> d
         engine.interpolate_prepared(f0, f1, 0.5)
     _sync(dev)
     elapsed = time.perf_counter() - start
-    out: dict[str, Any] = {"interpolations_per_s": round(frames / elapsed, 2), "cuda_graphs": engine.cuda_graphs}
+    out: dict[str, Any] = {"interpolations_per_s": round(frames / elapsed, 2), "cuda_graphs": engine.cuda_graphs,
+                           "torch_compile": engine.torch_compile, "first_call_s": round(warmup_s, 2)}  # fmt: skip
     if dev.type == "cuda":
         out["peak_gpu_mib"] = round(torch.cuda.max_memory_allocated(dev) / 2**20, 1)
     out["_first"] = first
@@ -105,20 +122,6 @@ def kernel_profile(engine: Interpolator, width: int, height: int, iters: int = 1
     }  # fmt: skip
 
 
-def compile_probe(version: str, path: Path, width: int, height: int, frames: int) -> dict[str, Any]:
-    """``torch.compile`` (inductor: fused pointwise kernels) under the engine's CUDA graphs: an
-    experiment, not an engine option; reports compile time, speed and the difference to the default."""
-    ref = model_alone(Interpolator(version, model_path=str(path), device="cuda"), width, height, 2)["_first"]
-    engine = Interpolator(version, model_path=str(path), device="cuda")
-    # compiled before the first call: the CUDA graph is captured from the compiled network
-    engine.network = torch.compile(engine.network, dynamic=False)  # type: ignore[assignment]
-    start = time.perf_counter()
-    res = model_alone(engine, width, height, frames)
-    res["compile_and_run_s"] = round(time.perf_counter() - start, 1)
-    res["max_abs_vs_default"] = float((res.pop("_first") - ref).abs().max())
-    return res
-
-
 def passthrough_ceiling(width: int, height: int, frames: int) -> dict[str, Any]:
     """Output fps of a ModifyFrame that copies each frame and writes every plane (no model)."""
     try:
@@ -142,8 +145,9 @@ def passthrough_ceiling(width: int, height: int, frames: int) -> dict[str, Any]:
 
 
 def filter_path(
-    model_path: Path, model: str, width: int, height: int, frames: int, device: str, fmt: str = "RGBH"
-) -> dict[str, Any]:
+    model_path: Path, model: str, width: int, height: int, frames: int, device: str, fmt: str = "RGBH",
+    torch_compile: bool = False,
+) -> dict[str, Any]:  # fmt: skip
     """The filter in-process; frames requested concurrently (``VideoNode.frames`` prefetches like vspipe)."""
     try:
         import vapoursynth as vs
@@ -152,8 +156,10 @@ def filter_path(
     from vsrife.filter import RIFE
 
     clip = vs.core.std.BlankClip(format=getattr(vs, fmt), width=width, height=height, length=frames // 2 + 8, fpsnum=24)
-    out = RIFE(clip, model=model, model_path=str(model_path), device=device)
-    out.get_frame(1)  # warm-up: model load, graph capture
+    out = RIFE(clip, model=model, model_path=str(model_path), device=device, torch_compile=torch_compile)
+    start = time.perf_counter()
+    out.get_frame(1)  # warm-up: model load, graph capture, compile
+    warmup_s = time.perf_counter() - start
     if torch.cuda.is_available():
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
@@ -162,21 +168,28 @@ def filter_path(
     for _ in out[2:n].frames():
         pass
     elapsed = time.perf_counter() - start
-    res: dict[str, Any] = {"output_fps": round((n - 2) / elapsed, 1), "output_frames": n - 2}
+    res: dict[str, Any] = {"output_fps": round((n - 2) / elapsed, 1), "output_frames": n - 2,
+                           "first_frame_s": round(warmup_s, 2)}  # fmt: skip
     if torch.cuda.is_available():
         res["peak_gpu_mib"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
     return res
 
 
-def vspipe_path(model_path: Path, model: str, width: int, height: int, frames: int, device: str) -> dict[str, Any]:
-    """``vspipe script.vpy --`` (no output): the whole path as users run it, model load included once."""
+def vspipe_path(
+    model_path: Path, model: str, width: int, height: int, frames: int, device: str, torch_compile: bool = False
+) -> dict[str, Any]:
+    """``vspipe script.vpy --`` (no output): the whole path as users run it, model load included once.
+
+    With ``torch_compile`` the in-process runs before it have filled inductor's on-disk cache (as an
+    earlier render of the same model and size would): vspipe loads the compiled kernels."""
     vspipe = shutil.which("vspipe") or str(Path(sys.executable).with_name("vspipe"))
     if not Path(vspipe).exists():
         return {"skipped": "vspipe not found"}
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "bench.vpy"
+        n = 2 * frames + 8
         script.write_text(
-            _VPY.format(w=width, h=height, n=2 * frames + 8, model=model, path=str(model_path), device=device)
+            _VPY.format(w=width, h=height, n=n, model=model, path=str(model_path), device=device, compile=torch_compile)
         )
         results: dict[str, Any] = {}
         for label, count in (("short", max(frames // 4, 2)), ("long", max(4 * frames, 4))):
@@ -203,10 +216,13 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=300, help="output frames per measurement")
     ap.add_argument("--models", default="4.6,4.25,3.6")
     ap.add_argument("--no-vspipe", action="store_true")
+    ap.add_argument("--vspipe-models", default=None, help="models also run through vspipe (default: all)")
     ap.add_argument("--profile", action=argparse.BooleanOptionalAction, default=True, help="kernel table (CUDA)")
     ap.add_argument("--repeats", type=int, default=1, help="CUDA: alternate run-ahead on/off this many times")
-    ap.add_argument("--probes", action=argparse.BooleanOptionalAction, default=True,
-                    help="CUDA: torch.compile and host-allocator experiments after the models")  # fmt: skip
+    ap.add_argument("--variants", default=",".join(_VARIANTS),
+                    help=f"network-alone variants on CUDA (of {', '.join(_VARIANTS)})")  # fmt: skip
+    ap.add_argument("--compile", action="store_true",
+                    help="also torch_compile=True: network, filter, vspipe (compile time reported apart)")  # fmt: skip
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/gpu_bench.json"))
     args = ap.parse_args()
     try:
@@ -231,15 +247,10 @@ def main() -> None:
             entry: dict[str, Any] = {"random_weights": version != "3.6"}
             try:
                 runs = {}
-                # eager NCHW (a plain port) -> graphs NCHW -> the default (graphs + channels_last on CUDA)
-                plain = {"inference_layout": False}  # official widths (v3.6: 90, not 96), ResConv gains apart
-                variants = {
-                    "eager_nchw": {"cuda_graphs": False, "channels_last": False, **plain},
-                    "graphs_nchw": {"cuda_graphs": True, "channels_last": False, **plain},
-                    "default": {},
-                    "default_official_layout": plain,
-                    "default_cudnn_benchmark": {},
-                } if cuda else {"default": {}}  # fmt: skip
+                chosen = args.variants.split(",") if cuda else ["default"]
+                if args.compile and "compiled" not in chosen:
+                    chosen.append("compiled")
+                variants = {k: v for k, v in _VARIANTS.items() if k in chosen}
                 for mode, kwargs in variants.items():
                     torch.backends.cudnn.benchmark = mode.endswith("cudnn_benchmark")
                     engine = Interpolator(version, model_path=str(path), device=args.device, **kwargs)
@@ -251,9 +262,13 @@ def main() -> None:
                     del engine
                 torch.backends.cudnn.benchmark = False
                 if "eager_nchw" in runs:
-                    for mode in ("graphs_nchw", "default", "default_official_layout"):
-                        diff = (runs[mode]["_first"] - runs["eager_nchw"]["_first"]).abs().max()
-                        entry[f"{mode}_vs_eager_nchw_max_abs"] = float(diff)
+                    for mode in ("graphs_nchw", "default", "default_official_layout", "compiled"):
+                        if mode in runs:
+                            diff = (runs[mode]["_first"] - runs["eager_nchw"]["_first"]).abs().max()
+                            entry[f"{mode}_vs_eager_nchw_max_abs"] = float(diff)
+                if "compiled" in runs and "default" in runs:
+                    diff = (runs["compiled"]["_first"] - runs["default"]["_first"]).abs().max()
+                    entry["compiled_vs_default_max_abs"] = float(diff)
                 entry["model"] = {k: {kk: vv for kk, vv in v.items() if kk != "_first"} for k, v in runs.items()}
                 del runs
                 if cuda and args.profile:
@@ -264,6 +279,10 @@ def main() -> None:
                     except Exception as exc:  # the profiler is a diagnostic: never lose the numbers for it
                         entry["profile_eager_default"] = f"{type(exc).__name__}: {exc}"
                 entry["filter"] = filter_path(path, version, args.width, args.height, args.frames, args.device)
+                if args.compile:
+                    entry["filter_compiled"] = filter_path(
+                        path, version, args.width, args.height, args.frames, args.device, torch_compile=True
+                    )
                 if cuda and rife_module is not None and args.repeats > 1:
                     # Alternate with and without the run-ahead: host noise (other tenants) hits both alike.
                     pairs: dict[str, list[float]] = {"run_ahead": [], "no_run_ahead": []}
@@ -291,8 +310,12 @@ def main() -> None:
                         entry["filter_yuv420p8"] = filter_path(
                             path, version, args.width, args.height, args.frames, args.device, "YUV420P8"
                         )
-                if not args.no_vspipe:
+                if not args.no_vspipe and (args.vspipe_models is None or version in args.vspipe_models.split(",")):
                     entry["vspipe"] = vspipe_path(path, version, args.width, args.height, args.frames, args.device)
+                    if args.compile:
+                        entry["vspipe_compiled"] = vspipe_path(
+                            path, version, args.width, args.height, args.frames, args.device, torch_compile=True
+                        )
             except Exception as exc:
                 entry["error"] = f"{type(exc).__name__}: {exc}"
             results["models"][version] = entry
@@ -300,24 +323,6 @@ def main() -> None:
             args.out.write_text(json.dumps(results, indent=2))  # partial results survive a timeout
             if cuda:
                 torch.cuda.empty_cache()
-    if cuda and args.probes and "4.6" in args.models.split(","):
-        with tempfile.TemporaryDirectory() as tmp:
-            path = random_checkpoint("4.6", Path(tmp))
-            try:
-                results["compile_probe_4.6"] = compile_probe("4.6", path, args.width, args.height, args.frames // 2)
-            except Exception as exc:  # inductor may be unavailable (no Triton / compiler offline)
-                results["compile_probe_4.6"] = f"{type(exc).__name__}: {str(exc)[:600]}"
-            print("compile probe", results["compile_probe_4.6"], flush=True)
-            args.out.write_text(json.dumps(results, indent=2))
-            # Last, because it is process-wide and cannot be undone: glibc keeps freed large blocks
-            # (what the CPU engine does for 720p-1080p), here for the host side of the CUDA filter.
-            from vsrife.engine.devices import keep_freed_memory
-
-            keep_freed_memory()
-            results["filter_4.6_keep_freed_memory"] = filter_path(
-                path, "4.6", args.width, args.height, args.frames, args.device
-            )
-            print("keep freed", results["filter_4.6_keep_freed_memory"], flush=True)
     args.out.write_text(json.dumps(results, indent=2))
     print(f"wrote {args.out}")
 

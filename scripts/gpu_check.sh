@@ -3,6 +3,8 @@
 # Installs what is missing (reusing a preinstalled torch/CuPy through --system-site-packages; VapourSynth
 # from PyPI or from wheels in $WHEELS when offline), runs the CUDA tests and the GPU benchmarks, and
 # writes ONE results file: $OUT/gpu_check.json (or out/gpu_check.json). Budget: under 6 minutes.
+# Knobs: TEST_K (pytest -k expression), BENCH_FRAMES, BENCH_ARGS (extra gpu_bench.py arguments, e.g.
+# "--compile --variants default --no-profile"), TRAIN_MINUTES (0: no training run), *_TIMEOUT.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT_DIR=${OUT:-out}
@@ -15,13 +17,14 @@ source scripts/device_env.sh  # sets RUN_PY: a Python with torch, VapourSynth, t
 
 log "CUDA tests"
 timeout "${TEST_TIMEOUT:-200}" "$RUN_PY" -m pytest -q -m cuda -p no:cacheprovider --junitxml "$OUT_DIR/gpu_tests.xml" \
-    tests/test_cuda.py tests/test_convert.py > "$OUT_DIR/gpu_tests.log" 2>&1
+    ${TEST_K:+-k "$TEST_K"} tests/test_cuda.py tests/test_convert.py > "$OUT_DIR/gpu_tests.log" 2>&1
 tests_rc=$?
 tail -3 "$OUT_DIR/gpu_tests.log" >&2
 
 log "GPU benchmarks"
 if "$RUN_PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
-    BENCH=(--frames "${BENCH_FRAMES:-300}")
+    # shellcheck disable=SC2206  # BENCH_ARGS is a list of words
+    BENCH=(--frames "${BENCH_FRAMES:-300}" ${BENCH_ARGS:-})
 else
     log "no CUDA device: dry run of the benchmark on the CPU at a tiny size"
     BENCH=(--device cpu --width 128 --height 96 --frames 4)

@@ -306,3 +306,15 @@ def test_console_script_and_module_entry_points() -> None:
         assert option in proc.stdout
     proc = subprocess.run([sys.executable, "-m", "vsrife.cli"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "vsrife: error:" in proc.stderr
+
+
+def test_filter_options_reach_the_filter_arguments() -> None:
+    """--threads and --compile become core.rife.RIFE's threads / torch_compile (off unless asked)."""
+    from vsrife.cli.args import add_filter_options, filter_kwargs
+
+    parser = argparse.ArgumentParser()
+    add_filter_options(parser)
+    plain = filter_kwargs(parser.parse_args([]))
+    assert plain["torch_compile"] == 0 and plain["threads"] == 0
+    asked = filter_kwargs(parser.parse_args(["--compile", "--threads", "3"]))
+    assert asked["torch_compile"] == 1 and asked["threads"] == 3

@@ -90,7 +90,8 @@ def test_bench(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     for r in results:
         assert r["fps"] > 0 and r["interpolations"] == 2 and r["peak_rss_mib"] > 100 and r["model"] == "3.6"
     assert results[1]["output_frames"] == 4 and results[1]["source"] == "BlankClip"
-    assert "interpolations/s" in out and "peak RSS" in out
+    assert results[0]["torch_compile"] == "off" and results[0]["warmup_s"] > 0
+    assert "interpolations/s" in out and "peak RSS" in out and "warm-up" in out
 
 
 def test_bench_real_frames(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -63,6 +63,28 @@ def test_cuda_graphs_match_eager(
     assert graphed._graphs is not None and graphed._graphs.captures == 1
 
 
+@pytest.mark.parametrize("version", ["4.6", "3.6"])
+def test_cuda_torch_compile_under_graphs(version: str, triplet: tuple[torch.Tensor, ...], tmp_path: Path) -> None:
+    """torch_compile=True: the captured graph replays the compiled kernels; fp16 result = the default's."""
+    a, _, b = (x.cuda() for x in triplet)
+
+    def make(**kwargs: object) -> Interpolator:
+        if version == "3.6":
+            return Interpolator("3.6", device="cuda", **kwargs)  # type: ignore[arg-type]
+        return _random_engine(version, tmp_path, **kwargs)
+
+    default, fast = make(), make(torch_compile=True)
+    for t in (0.5, 0.25) if version != "3.6" else (0.5, 1 / 3):
+        ref = default.interpolate(a, b, t)
+        out = fast.interpolate(a, b, t)
+        assert fast.torch_compile == "on" and fast.cuda_graphs == "on", (fast.torch_compile, fast.cuda_graphs)
+        # fp16 fused differently rounds differently: a few pixels move by up to ~4/255 (H200: 0.0143
+        # for v3.6), the picture stays the same
+        assert float((out - ref).abs().max()) <= 0.05, t
+        assert psnr(out.cpu(), ref.cpu()) > 50.0, t
+        assert float((out - a).abs().mean()) > 0.01
+
+
 def test_cuda_graphs_new_size_recaptures(triplet: tuple[torch.Tensor, ...]) -> None:
     a, _, b = (x.cuda() for x in triplet)
     eng = Interpolator("3.6", device="cuda")

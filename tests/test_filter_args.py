@@ -105,6 +105,7 @@ CASES: list[tuple[str, Any, Callable[[], Any], list[str]]] = [
     ("device", {"device": "tpu"}, _clip, ["device", "auto", "cpu", "cuda", "cuda:N", "tpu"]),
     ("threads-neg", {"threads": -1}, _clip, ["threads", "non-negative", "-1"]),
     ("ensemble-2", {"ensemble": 2}, _clip, ["ensemble", "boolean"]),
+    ("torch_compile-2", {"torch_compile": 2}, _clip, ["torch_compile", "boolean"]),
     (
         "ensemble-on-4.22",
         lambda f: {"model": "4.22", "model_path": str(f["v422"]), "ensemble": True},

@@ -50,6 +50,7 @@ EXPECTED_ARGS = [
     ("precision", "data", True),
     ("timestep_mode", "data", True),
     ("threads", "int", True),
+    ("torch_compile", "int", True),
 ]
 
 # A stand-in vsrife.filter for subprocess scripts: doubles the frame rate, fails on factor_num=7.

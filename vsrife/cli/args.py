@@ -159,6 +159,8 @@ def add_filter_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--skip-threshold", type=float, default=50.0, help="PSNR (dB) above which frames are identical")
     g.add_argument("--timestep-mode", default="auto", help="t != 1/2 on models without timestep input: linear/bisect")
     add_device_options(g, threads=True)
+    g.add_argument("--compile", dest="torch_compile", action="store_true",
+                   help="torch.compile the network (faster after a compile of seconds to minutes)")  # fmt: skip
 
 
 def add_device_options(group: argparse._ActionsContainer, threads: bool = False) -> None:
@@ -183,6 +185,7 @@ def filter_kwargs(args: argparse.Namespace) -> dict[str, object]:
         "precision": args.precision,
         "timestep_mode": args.timestep_mode,
         "threads": args.threads,
+        "torch_compile": int(args.torch_compile),
     }
     if args.model is not None:
         kwargs["model"] = args.model

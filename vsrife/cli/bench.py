@@ -37,6 +37,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--height", type=parse_positive_int, default=720)
     add_device_options(p, threads=True)
     p.add_argument("--scale", type=float, default=1.0, help="flow resolution factor")
+    p.add_argument("--compile", dest="torch_compile", action="store_true",
+                   help="torch.compile the network (the compile is in the warm-up, reported as warmup_s)")  # fmt: skip
     p.add_argument("--frames", type=parse_positive_int, default=10, help="timed interpolations per path (default 10)")
     p.add_argument("--path", choices=("model", "filter", "both"), default="both", help="what to time (default both)")
     p.add_argument("--input", metavar="VIDEO", help="use real frames from VIDEO (resized) instead of synthetic ones")
@@ -97,8 +99,9 @@ def _bench_model(args: argparse.Namespace) -> dict[str, Any]:
     began = time.perf_counter()
     try:
         engine = Interpolator(
-            args.model, model_path=args.model_path, device=args.device, precision=args.precision, scale=args.scale
-        )
+            args.model, model_path=args.model_path, device=args.device, precision=args.precision, scale=args.scale,
+            torch_compile=args.torch_compile,
+        )  # fmt: skip
     except (ValueError, RuntimeError) as exc:
         raise CliError(str(exc)) from None
     load = time.perf_counter() - began
@@ -129,8 +132,10 @@ def _bench_model(args: argparse.Namespace) -> dict[str, Any]:
         f1 = engine.prepare(images[(i + 1) % 2], key=i + 1)
         engine.interpolate_prepared(f0, f1, 0.5)
 
-    step(-1)  # warm-up
+    warm = time.perf_counter()
+    step(-1)  # warm-up (and the compile)
     _sync(engine.device)
+    warmup = time.perf_counter() - warm
     bar = progress_bar(args.frames, "model", enabled=args.progress)
     began = time.perf_counter()
     for i in range(args.frames):
@@ -145,6 +150,8 @@ def _bench_model(args: argparse.Namespace) -> dict[str, Any]:
         "device": str(engine.device),
         "dtype": str(engine.dtype).split(".")[-1],
         "load_s": load,
+        "warmup_s": warmup,
+        "torch_compile": engine.torch_compile,
         "interpolations": args.frames,
         "seconds": elapsed,
         "fps": args.frames / elapsed,
@@ -164,6 +171,7 @@ def _bench_filter(args: argparse.Namespace) -> dict[str, Any]:
         "precision": args.precision,
         "scale": args.scale,
         "threads": args.threads,
+        "torch_compile": int(args.torch_compile),
     }
     if args.model:
         kwargs["model"] = args.model
@@ -220,6 +228,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"{args.width}x{args.height}, {args.frames} interpolations per path")
     for r in results:
         extra = f", {r['output_fps']:.2f} output fps" if "output_fps" in r else ""
+        if "warmup_s" in r:
+            extra += f"; warm-up {r['warmup_s']:.1f} s"
         mem = f"peak RSS {r['peak_rss_mib']:.0f} MiB"
         if r.get("cuda_peak_mib") is not None:
             mem += f", CUDA peak {r['cuda_peak_mib']:.0f} MiB"

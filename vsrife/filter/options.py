@@ -64,6 +64,7 @@ class FilterOptions:
     precision: str
     timestep_mode: str
     threads: int
+    torch_compile: bool
 
     @classmethod
     def parse(
@@ -83,6 +84,7 @@ class FilterOptions:
         precision: Any = "auto",
         timestep_mode: Any = "auto",
         threads: Any = 0,
+        torch_compile: Any = False,
     ) -> FilterOptions:
         if isinstance(scale, bool) or scale not in SCALES:
             raise ValueError(f"scale must be one of {', '.join(map(str, SCALES))}, got {scale!r}")
@@ -103,4 +105,5 @@ class FilterOptions:
             precision=_text("precision", precision, _PRECISIONS),
             timestep_mode=_text("timestep_mode", timestep_mode, TIMESTEP_MODES),
             threads=threads,
+            torch_compile=_flag("torch_compile", torch_compile),
         )

@@ -72,6 +72,7 @@ def RIFE(
     precision: str = "auto",
     timestep_mode: str = "auto",
     threads: int = 0,
+    torch_compile: bool = False,
 ) -> vs.VideoNode:
     """Raise the frame rate of ``clip`` with RIFE.
 
@@ -91,11 +92,13 @@ def RIFE(
         device: "auto", "cpu", "cuda", "cuda:N"; precision: "auto", "fp32", "fp16", "bf16".
         timestep_mode: t != 1/2 for models without timestep input: "auto" (= "bisect") or "linear".
         threads: torch CPU threads per worker (0: torch default).
+        torch_compile: compile the network with ``torch.compile`` (faster after a compile of
+            seconds to minutes at the first frame; eager where compiling fails).
     """
     try:
         return _build(
             clip, model, model_path, factor_num, factor_den, fps_num, fps_den, scale, ensemble, sc, sc_threshold,
-            sc_method, on_cut, skip, skip_threshold, device, precision, timestep_mode, threads,
+            sc_method, on_cut, skip, skip_threshold, device, precision, timestep_mode, threads, torch_compile,
         )  # fmt: skip
     except (ValueError, TypeError, ModelLoadError, FetchError, KeyError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
@@ -122,6 +125,7 @@ def _build(
     precision: Any,
     timestep_mode: Any,
     threads: Any,
+    torch_compile: Any,
 ) -> vs.VideoNode:
     if not isinstance(clip, vs.VideoNode):
         raise ValueError(f"clip must be a VapourSynth video clip, got {type(clip).__name__}")
@@ -134,7 +138,7 @@ def _build(
     opts = FilterOptions.parse(
         model=model, model_path=model_path, scale=scale, ensemble=ensemble, sc=sc, sc_threshold=sc_threshold,
         sc_method=sc_method, on_cut=on_cut, skip=skip, skip_threshold=skip_threshold, device=device,
-        precision=precision, timestep_mode=timestep_mode, threads=threads,
+        precision=precision, timestep_mode=timestep_mode, threads=threads, torch_compile=torch_compile,
     )  # fmt: skip
     src_fps = Fraction(clip.fps_num, clip.fps_den) if clip.fps_den else Fraction(0)
     factor = rate_factor(factor_num, factor_den, fps_num, fps_den, src_fps)
@@ -144,7 +148,7 @@ def _build(
         model_path=opts.model_path, device=opts.device, precision=opts.precision,
         scale=opts.scale, ensemble=opts.ensemble, timestep_mode=opts.timestep_mode,
         # decided now, before VapourSynth's worker threads start allocating (they then share one heap)
-        keep_freed_memory=keeps_freed_memory_for(clip.width * clip.height),
+        keep_freed_memory=keeps_freed_memory_for(clip.width * clip.height), torch_compile=opts.torch_compile,
     )  # fmt: skip
     out_fps = timing.out_fps(src_fps)
     converter = ColorConverter(fmt, clip.width, clip.height, engine.device, pinned=_TRANSFER == "pinned")

@@ -1,0 +1,84 @@
+"""``torch_compile``: the compiled network gives the eager network's frames; failures fall back to eager."""
+
+from __future__ import annotations
+
+import shutil
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+import vsrife.engine.compiled as compiled_module
+from vsrife.engine import Interpolator
+from vsrife.media import read_frames
+from vsrife.quality import to_tensor
+from vsrife.samples import sample_path
+
+# One crop of real footage for the whole module: the filter test reuses the engine test's compiled graph.
+LEFT, TOP, WIDTH, HEIGHT = 240, 100, 160, 68
+
+
+def _pair() -> tuple[torch.Tensor, torch.Tensor]:
+    frames = read_frames(sample_path("bikes"), count=3)[:, TOP : TOP + HEIGHT, LEFT : LEFT + WIDTH]
+    return to_tensor(frames[0]), to_tensor(frames[2])
+
+
+def _tolerance(engine: Interpolator) -> float:
+    return 1e-4 if engine.dtype == torch.float32 else 2e-2  # bf16 kernels fused differently round differently
+
+
+@pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None, reason="inductor needs a C compiler")
+def test_compiled_engine_matches_eager() -> None:
+    a, b = _pair()
+    eager = Interpolator(device="cpu", cache_frames=2)
+    fast = Interpolator(device="cpu", cache_frames=2, torch_compile=True)
+    assert eager.torch_compile == "off"
+    ref = eager.interpolate(a, b)
+    out = fast.interpolate(a, b)
+    assert fast.torch_compile == "on", fast.torch_compile
+    assert out.shape == ref.shape == a.shape
+    diff = (out - ref).abs().max().item()
+    assert diff < _tolerance(eager), diff
+    # a real interpolation, not a copy of either input
+    assert (out - a).abs().mean().item() > 10 * max(diff, 1e-6)
+    assert (out - b).abs().mean().item() > 10 * max(diff, 1e-6)
+
+
+def test_failed_compile_falls_back_to_eager(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(network: Any, **kwargs: Any) -> Any:
+        def call(*args: Any, **kw: Any) -> Any:
+            raise RuntimeError("no C++ compiler found")
+
+        return call
+
+    monkeypatch.setattr(compiled_module.torch, "compile", broken)
+    a, b = _pair()
+    engine = Interpolator(device="cpu", cache_frames=2, torch_compile=True)
+    assert engine.torch_compile == "on"  # nothing compiled before the first call
+    out = engine.interpolate(a, b)
+    assert engine.torch_compile.startswith("disabled: RuntimeError: no C++ compiler found")
+    ref = Interpolator(device="cpu", cache_frames=2).interpolate(a, b)
+    assert torch.equal(out, ref)
+
+
+@pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None, reason="inductor needs a C compiler")
+def test_filter_torch_compile() -> None:
+    """core.rife.RIFE(torch_compile=True): the same output frames as without (within one 8-bit step)."""
+    vs = pytest.importorskip("vapoursynth")
+    if not hasattr(vs.core, "bs"):
+        pytest.skip("needs BestSource (core.bs)")
+    from vsrife.filter.source import open_video
+
+    src = vs.core.resize.Bicubic(open_video(sample_path("bikes"))[:3], format=vs.RGB24, matrix_in_s="709")
+    src = vs.core.std.CropAbs(src, WIDTH, HEIGHT, LEFT, TOP)
+    plain = vs.core.rife.RIFE(src, device="cpu")
+    fast = vs.core.rife.RIFE(src, device="cpu", torch_compile=True)
+    assert plain.num_frames == fast.num_frames == 6
+    for n in (1, 3):  # the interpolated frames
+        p, f = plain.get_frame(n), fast.get_frame(n)
+        for plane in range(3):
+            x = np.asarray(p[plane]).astype(np.int16)
+            y = np.asarray(f[plane]).astype(np.int16)
+            assert np.abs(x - y).max() <= 1
+        assert f.props["VsrifeAction"] == p.props["VsrifeAction"] == "interpolate"
