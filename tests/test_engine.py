@@ -606,6 +606,49 @@ def test_keep_freed_memory_reuses_large_blocks() -> None:
     assert kept < plain / 20, (plain, kept)
 
 
+_ARENAS = """
+import ctypes, sys, threading
+from vsrife.engine.devices import share_heaps
+if sys.argv[1] == "share" and not share_heaps():
+    sys.exit(3)
+ready = threading.Barrier(5)
+def work():
+    blocks = [bytearray(4096) for _ in range(64)]  # malloc'd in this thread's heap
+    ready.wait()
+threads = [threading.Thread(target=work) for _ in range(4)]
+for t in threads:
+    t.start()
+ready.wait()
+ctypes.CDLL(None).malloc_stats()  # one "Arena N:" block per heap, on stderr
+for t in threads:
+    t.join()
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc tuning")
+def test_share_heaps_gives_threads_one_heap() -> None:
+    """Four threads allocating at once: own heaps by default, the main heap after share_heaps()."""
+
+    def arenas(mode: str) -> int:
+        proc = subprocess.run([sys.executable, "-c", _ARENAS, mode], capture_output=True, text=True)
+        if proc.returncode == 3:
+            pytest.skip("the C library does not take mallopt (not glibc)")
+        assert proc.returncode == 0, proc.stderr
+        return sum(line.startswith("Arena ") for line in proc.stderr.splitlines())
+
+    assert arenas("plain") >= 3
+    assert arenas("share") == 1
+
+
+def test_cpu_engine_shares_heaps(monkeypatch: pytest.MonkeyPatch, v36: Interpolator) -> None:
+    from vsrife.engine import devices
+
+    calls: list[int] = []
+    monkeypatch.setattr(devices, "share_heaps", lambda: bool(calls.append(1)) or True)
+    Interpolator(v36.loaded, device="cpu", keep_freed_memory=False)
+    assert calls == [1]
+
+
 def test_cpu_engine_tunes_the_allocator(monkeypatch: pytest.MonkeyPatch, v36: Interpolator) -> None:
     """Default: from the first large frame on; True: at once; False: never."""
     from vsrife.engine import devices

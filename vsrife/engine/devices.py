@@ -17,6 +17,7 @@ __all__ = [
     "keeps_freed_memory_for",
     "resolve_device",
     "resolve_precision",
+    "share_heaps",
 ]
 
 
@@ -59,6 +60,25 @@ def keep_freed_memory() -> bool:
     (v3.6, 2 threads): 1280x720 0.19M -> 0 page faults per pass, 1.35x; 1920x1080 0.98M -> 12k,
     14.5 -> 11.0 s, same peak RSS.
     """
+    return _mallopt((_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, _TRIM_THRESHOLD), (_M_ARENA_MAX, 1))
+
+
+@functools.cache
+def share_heaps() -> bool:
+    """Make threads that start allocating from now on share glibc's existing heaps (CPU inference).
+
+    By default glibc gives threads heaps of their own (up to 8 per core). VapourSynth calls filters
+    from whichever worker thread is free, so the network's blocks were allocated in one heap and
+    freed in another, and the heaps fragmented: at 640x360 resident memory crept up in steps over
+    10,000 output frames (+105 and +142 MiB in two runs) while the live memory stayed the same. With
+    one heap it stayed within 1290-1301 MiB from frame 2000 to 10,000 (``benchmarks/memory.py``).
+    Freed memory is still handed back as usual (unlike :func:`keep_freed_memory`, which includes
+    this). Process-wide, once; True when glibc took it.
+    """
+    return _mallopt((_M_ARENA_MAX, 1))
+
+
+def _mallopt(*settings: tuple[int, int]) -> bool:
     if not sys.platform.startswith("linux"):
         return False
     try:
@@ -66,7 +86,7 @@ def keep_freed_memory() -> bool:
         mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     except (OSError, AttributeError):  # not glibc (musl has it as a no-op returning 0)
         return False
-    return all(mallopt(k, v) for k, v in ((_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, _TRIM_THRESHOLD), (_M_ARENA_MAX, 1)))
+    return all(mallopt(k, v) for k, v in settings)
 
 
 @functools.cache

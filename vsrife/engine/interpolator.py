@@ -109,8 +109,10 @@ class Interpolator:
         self.device = resolve_device(device)
         self.dtype = resolve_precision(precision, self.device)
         self._tune_on_large = keep_freed_memory is None and self.device.type == "cpu"
-        if keep_freed_memory and self.device.type == "cpu":
-            devices.keep_freed_memory()
+        if self.device.type == "cpu":
+            devices.share_heaps()  # before worker threads allocate: one heap does not fragment across threads
+            if keep_freed_memory:
+                devices.keep_freed_memory()
         if channels_last is None:
             # channels_last is much faster on CPU and for fp16/bf16 tensor-core convolutions on CUDA,
             # but sums in a different order; fp32 keeps the official memory layout so results match
