@@ -71,7 +71,7 @@ def share_heaps() -> bool:
     from whichever worker thread is free, so the network's blocks were allocated in one heap and
     freed in another, and the heaps fragmented: at 640x360 resident memory crept up in steps over
     10,000 output frames (+105 and +142 MiB in two runs) while the live memory stayed the same. With
-    one heap it stayed within 1290-1301 MiB from frame 2000 to 10,000 (``benchmarks/memory.py``).
+    one heap it stayed flat within 11 MiB from frame 2000 to 10,000 in two runs (``benchmarks/memory.py``).
     Freed memory is still handed back as usual (unlike :func:`keep_freed_memory`, which includes
     this). Process-wide, once; True when glibc took it.
     """
