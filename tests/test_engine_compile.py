@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -43,6 +44,35 @@ def test_compiled_engine_matches_eager() -> None:
     # a real interpolation, not a copy of either input
     assert (out - a).abs().mean().item() > 10 * max(diff, 1e-6)
     assert (out - b).abs().mean().item() > 10 * max(diff, 1e-6)
+
+
+@pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None, reason="inductor needs a C compiler")
+def test_compiled_4x_takes_t_as_input_without_recompiling(tmp_path: Path) -> None:
+    """4.x (timestep input): every t runs the one compiled graph and matches eager; a model without a
+    timestep input runs t != 1/2 (linear mode) eagerly, so those frames are eager's exactly."""
+    from torch._dynamo.utils import counters
+
+    from vsrife.arch import build_network
+    from vsrife.models import get_model
+
+    torch.manual_seed(0)
+    net = build_network(get_model("4.6").spec)
+    path = tmp_path / "flownet_v4.6.pkl"
+    torch.save({f"module.{k}": v for k, v in net.flownet.state_dict().items()}, path)
+    a, b = _pair()
+    eager = Interpolator("4.6", model_path=str(path), device="cpu", precision="fp32")
+    fast = Interpolator("4.6", model_path=str(path), device="cpu", precision="fp32", torch_compile=True)
+    fast.interpolate(a, b, 0.5)
+    graphs = counters["stats"]["unique_graphs"]
+    for t in (0.25, 1 / 3, 0.5, 0.8):
+        diff = (fast.interpolate(a, b, t) - eager.interpolate(a, b, t)).abs().max().item()
+        assert diff < 1e-4, (t, diff)
+    assert counters["stats"]["unique_graphs"] == graphs, "a new t recompiled the network"
+    assert fast.torch_compile == "on"
+
+    linear = Interpolator(device="cpu", timestep_mode="linear", torch_compile=True, cache_frames=2)
+    plain = Interpolator(device="cpu", timestep_mode="linear", cache_frames=2)
+    assert torch.equal(linear.interpolate(a, b, 1 / 3), plain.interpolate(a, b, 1 / 3))
 
 
 def test_failed_compile_falls_back_to_eager(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -302,7 +302,17 @@ class Interpolator:
         cache: bool = True,
     ) -> Tensor:  # fmt: skip
         """One network call under the engine's precision, clamped to [0, 1] in fp32."""
-        net = self._compiled or self.network
+        net: CompiledNetwork | RIFENet = self.network
+        if self._compiled is not None:
+            if self.spec.timestep_input:
+                # t as a tensor: one compiled graph for every t (a Python float would be traced as a constant)
+                net = self._compiled
+                if not isinstance(t, Tensor):
+                    t = torch.full((1,), float(t), dtype=torch.float32, device=img0.device)
+            elif t == 0.5:
+                # Families without a timestep input branch on t in Python (linear mode); the compiled
+                # graph is traced at t = 0.5 only, other t run eagerly.
+                net = self._compiled
         with self._inference(cache):
             out = net(img0, img1, t, scale=self.scale, ensemble=self.ensemble, feat0=feat0, feat1=feat1)
         return out.float().clamp_(0.0, 1.0)
