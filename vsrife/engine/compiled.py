@@ -38,6 +38,7 @@ class CompiledNetwork:
             except Exception as exc:  # a missing compiler/Triton surfaces at the first call
                 if isinstance(exc, torch.OutOfMemoryError):
                     raise
-                self.disabled = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300] if str(exc) else ''}"
+                first_line = (str(exc).strip().splitlines() or [""])[0]
+                self.disabled = f"{type(exc).__name__}: {first_line[:300]}"
                 _log.warning("vsrife: torch.compile disabled, running eagerly (%s)", self.disabled)
         return self.network(*args, **kwargs)
