@@ -7,7 +7,10 @@ to 1280x736, network, crop):
   layout with glibc's default allocator behaviour (large blocks page-faulted in afresh each call);
   runs first, because the allocator setting of the others is process-wide and cannot be undone;
 * ``fp32``: ``precision="fp32"``: the official layout, freed large blocks kept for reuse;
-* ``fp32+channels_last``: fp32 in NHWC (what ``precision="auto"`` runs on a CPU without native bf16);
+* ``fp32+channels_last``: fp32 in NHWC with oneDNN's direct convolutions (``precision="auto"`` on a
+  CPU without native bf16 before the Winograd option, and on AVX-512 CPUs without native bf16);
+* ``fp32+channels_last+winograd``: the same with NNPACK's Winograd 3x3 convolutions
+  (:mod:`vsrife.arch.winograd`; what ``precision="auto"`` runs on CPUs without AVX-512);
 * ``bf16``: ``precision="bf16"``: CPU autocast, channels_last (emulated, slow, without AVX512-BF16/AMX),
   with the inference layout (widths padded to multiples of 8, gains folded: :mod:`vsrife.arch.widen`);
 * ``bf16-official-layout``: the same with the official widths (``inference_layout=False``);
@@ -48,7 +51,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 CONFIGS = {  # name: Interpolator keyword arguments, in the order they run
     "fp32-plain": {"precision": "fp32", "keep_freed_memory": False},
     "fp32": {"precision": "fp32"},
-    "fp32+channels_last": {"precision": "fp32", "channels_last": True},
+    "fp32+channels_last": {"precision": "fp32", "channels_last": True, "winograd": False},
+    "fp32+channels_last+winograd": {"precision": "fp32", "channels_last": True, "winograd": True},
     "bf16": {"precision": "bf16"},
     "bf16-official-layout": {"precision": "bf16", "inference_layout": False},
     "fp32+channels_last+compile": {"precision": "fp32", "channels_last": True, "torch_compile": True},
@@ -141,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
             "dtype": str(eng.dtype),
             "channels_last": eng.channels_last,
             "torch_compile": eng.torch_compile,
+            "winograd": eng.winograd,
             "first_call_s": first,
             "timed": len(times),
             "seconds": times,

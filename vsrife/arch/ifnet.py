@@ -19,6 +19,7 @@ from vsrife.arch.fusion import ContextNet, FusionNet
 from vsrife.arch.layers import ResConv, conv_act
 from vsrife.arch.spec import ArchSpec
 from vsrife.arch.warp import backward_warp
+from vsrife.arch.winograd import serial_elementwise
 
 __all__ = ["FlowEstimate", "Head", "IFBlock", "IFBlockV3", "IFNet", "make_encoder"]
 
@@ -41,6 +42,13 @@ def _fit(x: Tensor, size: torch.Size, is_flow: bool) -> Tensor:
         # Python scalars, not a gain tensor: no host-to-device copy, so CUDA graphs can capture this.
         gx, gy = size[1] / w, size[0] / h
         x = torch.cat((x[:, 0:1] * gx, x[:, 1:2] * gy, x[:, 2:3] * gx, x[:, 3:4] * gy), 1)
+    return x
+
+
+def _same_format(x: Tensor, like: Tensor) -> Tensor:
+    """``x`` in ``like``'s memory format (Winograd stacks return NCHW; the heads run faster channels_last)."""
+    if like.is_contiguous(memory_format=torch.channels_last) and not like.is_contiguous():
+        return x.contiguous(memory_format=torch.channels_last)
     return x
 
 
@@ -67,6 +75,11 @@ class IFBlock(nn.Module):
         else:
             self.lastconv = nn.Sequential(nn.ConvTranspose2d(c, 4 * spec.head_channels, 4, 2, 1), nn.PixelShuffle(2))
             self.upscale = 1.0
+        self.serial_body = False  # set by vsrife.arch.winograd.use_winograd
+
+    def body(self, feat: Tensor) -> Tensor:
+        """The 3x3 stack at the block's working resolution (most of the block's arithmetic)."""
+        return self.convblock(feat) + feat if self.residual else self.convblock(feat)
 
     def forward(self, x: Tensor, flow: Tensor | None, scale: float) -> tuple[Tensor, Tensor, Tensor]:
         """Return (flow update, mask logit update, block features) at the input resolution."""
@@ -75,7 +88,8 @@ class IFBlock(nn.Module):
         if flow is not None:
             x = torch.cat((x, _resize(flow, 1.0 / scale) / scale), 1)
         feat = self.conv0(x)
-        feat = self.convblock(feat) + feat if self.residual else self.convblock(feat)
+        with serial_elementwise(self.serial_body, feat):
+            feat = _same_format(self.body(feat), feat)
         out = _resize(self.lastconv(feat), scale * self.upscale)
         flow = out[:, :4] * (scale * self.upscale)
         if out.shape[2:] != size:
@@ -100,13 +114,20 @@ class IFBlockV3(nn.Module):
         self.conv2 = nn.Sequential(
             nn.ConvTranspose2d(c, c // 2, 4, 2, 1), nn.PReLU(c // 2), nn.ConvTranspose2d(c // 2, 1, 4, 2, 1)
         )
+        self.serial_body = False  # set by vsrife.arch.winograd.use_winograd
+
+    def body(self, feat: Tensor) -> Tensor:
+        """Four residual conv pairs at the block's working resolution."""
+        for i in range(4):
+            feat = getattr(self, f"convblock{i}")(feat) + feat
+        return feat
 
     def forward(self, x: Tensor, flow: Tensor | None, scale: float) -> tuple[Tensor, Tensor, Tensor]:
         assert flow is not None, "v3 blocks always take the current flow"
         x = torch.cat((_resize(x, 1.0 / scale), _resize(flow, 1.0 / scale) / scale), 1)
         feat = self.conv0(x)
-        for i in range(4):
-            feat = getattr(self, f"convblock{i}")(feat) + feat
+        with serial_elementwise(self.serial_body, feat):
+            feat = _same_format(self.body(feat), feat)
         flow = _resize(self.conv1(feat), scale) * scale
         mask = _resize(self.conv2(feat), scale)
         return flow, mask, flow[:, :0]
