@@ -13,7 +13,7 @@ from torch import nn
 from vsrife.arch import build_network
 from vsrife.arch.ifnet import IFBlock, IFBlockV3
 from vsrife.arch.layers import ResConv
-from vsrife.arch.winograd import WinogradConv2d, serial_elementwise, use_winograd, winograd_available
+from vsrife.arch.winograd import WinogradConv2d, run_body, use_winograd, winograd_available
 from vsrife.engine import Interpolator
 from vsrife.engine.devices import cpu_prefers_winograd
 from vsrife.media import read_frames
@@ -75,18 +75,30 @@ def test_use_winograd_switches_only_3x3_stride1_and_keeps_keys() -> None:
     assert blocks and all(b.serial_body for b in blocks)
 
 
-def test_serial_elementwise_sets_one_thread_and_restores() -> None:
+def test_run_body_serialises_only_where_winograd_applies() -> None:
+    """One intra-op thread inside (NCHW in), the caller's count after (also on errors), format kept."""
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
+    seen: list[tuple[int, bool]] = []
+
+    def body(x: torch.Tensor) -> torch.Tensor:
+        seen.append((torch.get_num_threads(), x.is_contiguous()))
+        return x * 2
+
     try:
-        x = torch.zeros(1, 1, 2, 2)
-        with serial_elementwise(True, x):
-            assert torch.get_num_threads() == 1
-        assert torch.get_num_threads() == 2
-        with serial_elementwise(False, x), serial_elementwise(True, x.bfloat16()):
-            assert torch.get_num_threads() == 2  # off, or Winograd does not apply: untouched
-        with pytest.raises(KeyError), serial_elementwise(True, x):
+        x = torch.rand(1, 4, 5, 6).contiguous(memory_format=torch.channels_last)
+        out = run_body(body, x, True)
+        assert seen[-1] == (1, True) and torch.get_num_threads() == 2
+        assert torch.equal(out, x * 2) and out.is_contiguous(memory_format=torch.channels_last)
+        run_body(body, x, False)
+        run_body(body, x.bfloat16(), True)
+        assert seen[-2:] == [(2, False), (2, False)]  # off, or Winograd does not apply: untouched
+
+        def broken(x: torch.Tensor) -> torch.Tensor:
             raise KeyError("inside")
+
+        with pytest.raises(KeyError):
+            run_body(broken, x, True)
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(threads)

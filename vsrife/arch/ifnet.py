@@ -19,7 +19,7 @@ from vsrife.arch.fusion import ContextNet, FusionNet
 from vsrife.arch.layers import ResConv, conv_act
 from vsrife.arch.spec import ArchSpec
 from vsrife.arch.warp import backward_warp
-from vsrife.arch.winograd import serial_elementwise
+from vsrife.arch.winograd import run_body
 
 __all__ = ["FlowEstimate", "Head", "IFBlock", "IFBlockV3", "IFNet", "make_encoder"]
 
@@ -42,13 +42,6 @@ def _fit(x: Tensor, size: torch.Size, is_flow: bool) -> Tensor:
         # Python scalars, not a gain tensor: no host-to-device copy, so CUDA graphs can capture this.
         gx, gy = size[1] / w, size[0] / h
         x = torch.cat((x[:, 0:1] * gx, x[:, 1:2] * gy, x[:, 2:3] * gx, x[:, 3:4] * gy), 1)
-    return x
-
-
-def _same_format(x: Tensor, like: Tensor) -> Tensor:
-    """``x`` in ``like``'s memory format (Winograd stacks return NCHW; the heads run faster channels_last)."""
-    if like.is_contiguous(memory_format=torch.channels_last) and not like.is_contiguous():
-        return x.contiguous(memory_format=torch.channels_last)
     return x
 
 
@@ -88,8 +81,7 @@ class IFBlock(nn.Module):
         if flow is not None:
             x = torch.cat((x, _resize(flow, 1.0 / scale) / scale), 1)
         feat = self.conv0(x)
-        with serial_elementwise(self.serial_body, feat):
-            feat = _same_format(self.body(feat), feat)
+        feat = run_body(self.body, feat, self.serial_body)
         out = _resize(self.lastconv(feat), scale * self.upscale)
         flow = out[:, :4] * (scale * self.upscale)
         if out.shape[2:] != size:
@@ -126,8 +118,7 @@ class IFBlockV3(nn.Module):
         assert flow is not None, "v3 blocks always take the current flow"
         x = torch.cat((_resize(x, 1.0 / scale), _resize(flow, 1.0 / scale) / scale), 1)
         feat = self.conv0(x)
-        with serial_elementwise(self.serial_body, feat):
-            feat = _same_format(self.body(feat), feat)
+        feat = run_body(self.body, feat, self.serial_body)
         flow = _resize(self.conv1(feat), scale) * scale
         mask = _resize(self.conv2(feat), scale)
         return flow, mask, flow[:, :0]

@@ -17,21 +17,20 @@ the OpenMP workers keep spinning for a few milliseconds and take cores from NNPA
 (a Winograd chain ran 1.4x slower with two-thread activations between the convolutions on two
 cores). IFBlocks therefore run their residual 3x3 stack (:meth:`body`, flag ``serial_body``) with
 one intra-op thread for the memory-bound activations and sums in between, while the convolutions
-keep NNPACK's pool (:func:`serial_elementwise`). NNPACK sizes that pool once per process, at its
+keep NNPACK's pool (:func:`run_body`). NNPACK sizes that pool once per process, at its
 first convolution, from the calling thread's torch thread count.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["WinogradConv2d", "serial_elementwise", "use_winograd", "winograd_applies", "winograd_available"]
+__all__ = ["WinogradConv2d", "run_body", "use_winograd", "winograd_applies", "winograd_available"]
 
 _init_lock = threading.Lock()
 _pool_ready = False
@@ -75,23 +74,26 @@ def _ensure_pool() -> None:
             _pool_ready = True
 
 
-@contextlib.contextmanager
-def serial_elementwise(enabled: bool, x: Tensor) -> Iterator[None]:
-    """Run the enclosed ops with one intra-op thread when ``enabled`` and Winograd applies to ``x``.
+def run_body(body: Callable[[Tensor], Tensor], x: Tensor, serial: bool) -> Tensor:
+    """``body(x)``; with ``serial`` (and where Winograd applies) in NCHW with one intra-op thread.
 
     The Winograd convolutions inside keep NNPACK's own pool; only the OpenMP ops between them are
-    serialised, so OpenMP's spinning workers stop competing with NNPACK's threads.
+    serialised, so OpenMP's spinning workers stop competing with NNPACK's threads. The layout changes
+    (NCHW in, the input's format out: the transposed convolutions after it run faster channels_last)
+    happen outside, with every thread.
     """
-    if not enabled or not winograd_applies(x, x):
-        yield
-        return
+    if not serial or not winograd_applies(x, x):
+        return body(x)
     _ensure_pool()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        yield
+        out = body(x.contiguous())
     finally:
         torch.set_num_threads(threads)
+    if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        out = out.contiguous(memory_format=torch.channels_last)
+    return out
 
 
 def _eligible(conv: nn.Conv2d) -> bool:
