@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from vsrife.arch.winograd import winograd_available
+from vsrife.engine.devices import cpu_has_native_bf16, cpu_prefers_winograd
+
 try:
     from tests.test_cli_support import cli, make_bikes_eval, make_carphone
 except ImportError:
@@ -91,6 +94,8 @@ def test_bench(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
         assert r["fps"] > 0 and r["interpolations"] == 2 and r["peak_rss_mib"] > 100 and r["model"] == "3.6"
     assert results[1]["output_frames"] == 4 and results[1]["source"] == "BlankClip"
     assert results[0]["torch_compile"] == "off" and results[0]["warmup_s"] > 0
+    cpu_default = winograd_available() and cpu_prefers_winograd() and not cpu_has_native_bf16()
+    assert results[0]["winograd"] == (results[0]["device"] == "cpu" and cpu_default)
     assert "interpolations/s" in out and "peak RSS" in out and "warm-up" in out
 
 

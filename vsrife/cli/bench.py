@@ -152,6 +152,7 @@ def _bench_model(args: argparse.Namespace) -> dict[str, Any]:
         "load_s": load,
         "warmup_s": warmup,
         "torch_compile": engine.torch_compile,
+        "winograd": engine.winograd,
         "interpolations": args.frames,
         "seconds": elapsed,
         "fps": args.frames / elapsed,
