@@ -137,8 +137,8 @@ def test_winograd_network_gives_the_same_frames(version: str) -> None:
 def test_engine_winograd_on_real_footage() -> None:
     """Real v3.6 weights on real 640x272 camera frames: Winograd output within fp32 rounding, PSNR kept."""
     frames = [to_tensor(f) for f in read_frames(sample_path("bikes"), 0, 7)]
-    direct = Interpolator("3.6", device="cpu", winograd=False)
-    wino = Interpolator("3.6", device="cpu", winograd=True)
+    direct = Interpolator("3.6", device="cpu", precision="fp32", channels_last=True)
+    wino = Interpolator("3.6", device="cpu", precision="fp32", channels_last=True, winograd=True)
     assert wino.winograd and not direct.winograd
     assert any(isinstance(m, WinogradConv2d) for m in wino.network.modules())
     assert not any(isinstance(m, WinogradConv2d) for m in direct.network.modules())  # not shared
@@ -167,8 +167,10 @@ def test_engine_winograd_4x_folds_gains(tmp_path: Path) -> None:
     net = build_network(MODELS["4.6"].spec)
     path = tmp_path / "flownet_v4.6.pkl"
     torch.save({f"module.{k}": v for k, v in net.flownet.state_dict().items()}, path)
-    direct = Interpolator("4.6", model_path=str(path), device="cpu", winograd=False)
-    wino = Interpolator("4.6", model_path=str(path), device="cpu", winograd=True)
+    assert not Interpolator("4.6", model_path=str(path), device="cpu").winograd  # 4.x: not by default (no gain)
+    direct = Interpolator("4.6", model_path=str(path), device="cpu", precision="fp32", channels_last=True)
+    wino = Interpolator("4.6", model_path=str(path), device="cpu", precision="fp32", channels_last=True, winograd=True)
+    assert not direct.winograd and wino.winograd
     units = [m for m in wino.network.modules() if isinstance(m, ResConv)]
     assert units and all(u.gain_folded for u in units)
     assert not any(u.gain_folded for u in direct.network.modules() if isinstance(u, ResConv))

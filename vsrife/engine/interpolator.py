@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from vsrife.arch import RIFENet, widen
-from vsrife.arch.winograd import use_winograd, winograd_available
+from vsrife.arch.winograd import WinogradConv2d, use_winograd
 from vsrife.engine import devices
 from vsrife.engine.compiled import CompiledNetwork
 from vsrife.engine.devices import resolve_device, resolve_precision
@@ -84,10 +84,11 @@ class Interpolator:
             back to eager where compiling fails; see :attr:`torch_compile` and :mod:`vsrife.engine.compiled`.
         winograd: on CPU in fp32, run the 3x3 stride-1 convolutions with NNPACK's Winograd kernels
             (about 2x fewer operations; outputs within ~1e-4 of the direct convolution). Default: on
-            where ``precision`` is ``"auto"`` and resolves to fp32 on a CPU without AVX-512 (see
+            for the families where it was measured to pay (``WINOGRAD_FAMILIES``: HD v3.x) when
+            ``precision`` is ``"auto"`` and resolves to fp32 on a CPU without AVX-512 (see
             :func:`~vsrife.engine.devices.cpu_prefers_winograd`), without ``torch_compile``; an explicit
-            ``"fp32"`` keeps the official computation. Off where this PyTorch build has no NNPACK (see
-            :attr:`winograd`). See :mod:`vsrife.arch.winograd`.
+            ``"fp32"`` keeps the official computation; ``True`` for any family. Off where this PyTorch
+            build has no NNPACK (see :attr:`winograd`). See :mod:`vsrife.arch.winograd`.
     """
 
     def __init__(
@@ -133,16 +134,16 @@ class Interpolator:
             inference_layout = self.dtype != torch.float32
         self.inference_layout = bool(inference_layout)
         cpu_fp32 = self.device.type == "cpu" and self.dtype == torch.float32
+        wino: bool | None = bool(winograd)  # None below: where it pays (the network's family decides)
         if winograd is None:
             auto = str(precision).strip().lower() == "auto"
-            winograd = cpu_fp32 and auto and not torch_compile and devices.cpu_prefers_winograd()
+            wino = None if cpu_fp32 and auto and not torch_compile and devices.cpu_prefers_winograd() else False
         elif winograd and not cpu_fp32:
             raise ValueError(f"winograd needs fp32 on the CPU, got device {str(self.device)!r} and {self.dtype}")
         elif winograd and torch_compile:
             raise ValueError("winograd and torch_compile exclude each other (inductor generates its own convolutions)")
-        self._winograd = bool(winograd) and winograd_available()
         weight_dtype = self.dtype if self.device.type == "cuda" else torch.float32
-        place = _Placement(self.device, weight_dtype, channels_last, self.inference_layout, self._winograd)
+        place = _Placement(self.device, weight_dtype, channels_last, self.inference_layout, wino)
         if isinstance(model, LoadedModel):
             loaded = model
             # ``.to`` converts a module in place: never change the caller's network (another engine may use it)
@@ -151,6 +152,7 @@ class Interpolator:
             loaded, net = _shared_network(model, model_path, place)
         self.loaded = loaded
         self.spec = loaded.info.spec
+        self._winograd = any(isinstance(m, WinogradConv2d) for m in net.modules())
         if ensemble and self.spec.ensemble == "none":
             raise ValueError(f"ensemble is not supported by model {loaded.name} (Practical-RIFE 4.21 and later)")
         if timestep_mode == "native" and not self.spec.timestep_input:
@@ -416,6 +418,10 @@ class Interpolator:
         return values
 
 
+# Families whose CPU fp32 forward NNPACK's Winograd convolutions speed up, measured end to end (README):
+# v3.6 at 720p 1.97 -> 1.76 s; 4.6 0.80 -> 0.81 s and 4.25 1.19 -> 1.33 s (narrow or tiny 3x3 layers
+# gain little and their one-thread sums cost more), so 4.x only with winograd=True.
+WINOGRAD_FAMILIES = ("v3",)
 _SHARED_MAX = 4
 _shared: OrderedDict[tuple[object, ...], tuple[LoadedModel, RIFENet]] = OrderedDict()
 _shared_lock = threading.Lock()
@@ -429,7 +435,7 @@ class _Placement:
     dtype: torch.dtype
     channels_last: bool
     layout: bool
-    winograd: bool
+    winograd: bool | None  # None: where measured to pay (WINOGRAD_FAMILIES)
 
 
 def _place(net: RIFENet, place: _Placement) -> RIFENet:
@@ -438,7 +444,7 @@ def _place(net: RIFENet, place: _Placement) -> RIFENet:
     net = net.to(place.device, place.dtype)
     if place.channels_last:
         net = net.to(memory_format=torch.channels_last)
-    if place.winograd:
+    if place.winograd or (place.winograd is None and net.spec.family in WINOGRAD_FAMILIES):
         if not place.layout:
             widen.fold_gains(net)  # 4.x: one pass less per ResConv; rounding changes anyway
         use_winograd(net)  # after the memory format: its weights stay NCHW
