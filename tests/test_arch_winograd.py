@@ -4,13 +4,14 @@ the engine's default on CPUs without native bf16; same frames up to fp32 roundin
 from __future__ import annotations
 
 import copy
+import threading
 from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
-from vsrife.arch import build_network
+from vsrife.arch import build_network, winograd
 from vsrife.arch.ifnet import IFBlock, IFBlockV3
 from vsrife.arch.layers import ResConv
 from vsrife.arch.winograd import WinogradConv2d, run_body, use_winograd, winograd_available
@@ -62,6 +63,20 @@ def test_winograd_conv_is_a_plain_conv_for_training_and_bf16() -> None:
         assert torch.equal(wino(x), conv(x))
 
 
+def test_winograd_conv_falls_back_where_nnpack_refuses(monkeypatch: pytest.MonkeyPatch) -> None:
+    torch.manual_seed(0)
+    conv = nn.Conv2d(8, 8, 3, 1, 1)
+    wino = _winograd_copy(conv)
+
+    def refuse(*args: object, **kwargs: object) -> torch.Tensor:
+        raise RuntimeError("NNPACK SpatialConvolution_updateOutput failed")
+
+    monkeypatch.setattr(torch, "_nnpack_spatial_convolution", refuse)
+    x = torch.randn(1, 8, 12, 12)
+    with torch.no_grad():
+        assert torch.equal(wino(x), conv(x))
+
+
 def test_use_winograd_switches_only_3x3_stride1_and_keeps_keys() -> None:
     loaded = load_model("3.6")
     net = copy.deepcopy(loaded.network)
@@ -83,12 +98,19 @@ def test_run_body_serialises_only_where_winograd_applies() -> None:
 
     def body(x: torch.Tensor) -> torch.Tensor:
         seen.append((torch.get_num_threads(), x.is_contiguous()))
+        started = threading.Thread(target=lambda: others.append(torch.get_num_threads()))
+        started.start()
+        started.join()
         return x * 2
+
+    others: list[int] = []
 
     try:
         x = torch.rand(1, 4, 5, 6).contiguous(memory_format=torch.channels_last)
         out = run_body(body, x, True)
         assert seen[-1] == (1, True) and torch.get_num_threads() == 2
+        assert others == [2]  # only the calling thread: a worker starting meanwhile keeps the default
+        assert winograd._omp_set_num_threads() is not None  # torch's OpenMP runtime was found
         assert torch.equal(out, x * 2) and out.is_contiguous(memory_format=torch.channels_last)
         run_body(body, x, False)
         run_body(body, x.bfloat16(), True)

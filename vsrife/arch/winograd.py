@@ -23,9 +23,11 @@ first convolution, from the calling thread's torch thread count.
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
@@ -74,6 +76,29 @@ def _ensure_pool() -> None:
             _pool_ready = True
 
 
+@functools.cache
+def _omp_set_num_threads() -> Callable[[int], None] | None:
+    """``omp_set_num_threads`` of the OpenMP runtime torch loaded: it changes the calling thread only.
+
+    ``torch.set_num_threads`` also sets the count that threads touching torch for the first time start
+    with, so another VapourSynth worker starting up during a one-thread section would keep one thread.
+    """
+    try:
+        maps = Path("/proc/self/maps").read_text().splitlines()
+    except OSError:
+        return None
+    libs = {line.split()[-1] for line in maps if "/" in line and ("libgomp" in line or "libiomp" in line)}
+    torch_lib = str(Path(torch.__file__).resolve().parent)
+    for path in sorted(libs, key=lambda p: not p.startswith(torch_lib)):  # torch's own copy first
+        try:
+            fn = ctypes.CDLL(path).omp_set_num_threads
+        except (OSError, AttributeError):
+            continue
+        fn.argtypes, fn.restype = [ctypes.c_int], None
+        return fn  # type: ignore[no-any-return]
+    return None
+
+
 def run_body(body: Callable[[Tensor], Tensor], x: Tensor, serial: bool) -> Tensor:
     """``body(x)``; with ``serial`` (and where Winograd applies) in NCHW with one intra-op thread.
 
@@ -85,12 +110,13 @@ def run_body(body: Callable[[Tensor], Tensor], x: Tensor, serial: bool) -> Tenso
     if not serial or not winograd_applies(x, x):
         return body(x)
     _ensure_pool()
+    set_threads = _omp_set_num_threads() or torch.set_num_threads
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    set_threads(1)
     try:
         out = body(x.contiguous())
     finally:
-        torch.set_num_threads(threads)
+        set_threads(threads)
     if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
         out = out.contiguous(memory_format=torch.channels_last)
     return out
@@ -118,7 +144,10 @@ class WinogradConv2d(nn.Conv2d):
         if winograd_applies(x, self.weight):
             # NNPACK reads NCHW: one copy where the input comes channels_last (the first layer of a
             # stack); weights were made NCHW-contiguous by use_winograd.
-            return torch._nnpack_spatial_convolution(x.contiguous(), self.weight, self.bias, list(self.padding))
+            try:
+                return torch._nnpack_spatial_convolution(x.contiguous(), self.weight, self.bias, list(self.padding))
+            except RuntimeError:
+                pass  # NNPACK refused (a shape or workspace it does not handle): the direct convolution is exact
         return super().forward(x)
 
 
