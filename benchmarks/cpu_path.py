@@ -9,7 +9,7 @@ quality cost of the default precision against fp32 on a few real triplets.
 ``--compile`` also renders with ``torch_compile=True``: a first short run fills inductor's on-disk
 cache (as any earlier render of the same size would), then steady output fps = the difference of a
 short and a long run (start-up and loading the compiled kernels cancel), for both paths.
-Run: ``python benchmarks/cpu_path.py [--frames 24] [--iters 3] [--compile]``; writes benchmarks/results/cpu_path.json.
+Run: ``python benchmarks/cpu_path.py [--frames 96] [--iters 3] [--compile]``; writes benchmarks/results/cpu_path.json.
 """
 
 from __future__ import annotations
@@ -100,12 +100,12 @@ def precision_cost(count: int) -> dict[str, float]:
         d_auto.append(psnr(auto.interpolate(a, b), gt))
     return {"fp32_psnr": sum(d_ref) / count, "auto_psnr": sum(d_auto) / count,
             "auto_cost_db": (sum(d_ref) - sum(d_auto)) / count, "auto_precision": str(auto.dtype),
-            "auto_channels_last": auto.channels_last}  # fmt: skip
+            "auto_channels_last": auto.channels_last, "auto_winograd": auto.winograd}  # fmt: skip
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--frames", type=int, default=32, help="output frames rendered through vspipe")
+    ap.add_argument("--frames", type=int, default=96, help="output frames rendered through vspipe")
     ap.add_argument("--iters", type=int, default=3, help="timed eager forwards")
     ap.add_argument("--quality-triplets", type=int, default=3)
     ap.add_argument("--compile", action="store_true", help="also the path with torch_compile=True (steady fps)")
