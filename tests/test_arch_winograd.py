@@ -14,7 +14,7 @@ from torch import nn
 from vsrife.arch import build_network, winograd
 from vsrife.arch.ifnet import IFBlock, IFBlockV3
 from vsrife.arch.layers import ResConv
-from vsrife.arch.winograd import WinogradConv2d, run_body, use_winograd, winograd_available
+from vsrife.arch.winograd import SubPixelHeads, WinogradConv2d, run_body, use_winograd, winograd_available
 from vsrife.engine import Interpolator
 from vsrife.engine.devices import cpu_prefers_winograd
 from vsrife.media import read_frames
@@ -77,6 +77,26 @@ def test_winograd_conv_falls_back_where_nnpack_refuses(monkeypatch: pytest.Monke
         assert torch.equal(wino(x), conv(x))
 
 
+@pytest.mark.parametrize(("c", "h", "w"), [(90, 23, 40), (90, 5, 7), (16, 1, 1), (8, 2, 3)])
+def test_subpixel_heads_match_the_transposed_convolutions(c: int, h: int, w: int) -> None:
+    """v3 heads (ConvT, PReLU, ConvT for flow and mask) rewritten as phase convolutions: same outputs."""
+    torch.manual_seed(0)
+    block = IFBlockV3(11, c).eval()
+    with torch.no_grad():
+        for p in block.parameters():
+            p.normal_(0.0, 0.1)
+    heads = SubPixelHeads(block.conv1, block.conv2)
+    assert not heads.state_dict()  # derived buffers: checkpoints and state dicts unchanged
+    feat = torch.randn(1, c, h, w)
+    with torch.no_grad():
+        flow, mask = heads(feat)
+        ref_flow, ref_mask = block.conv1(feat), block.conv2(feat)
+    assert flow.shape == ref_flow.shape == (1, 4, 4 * h, 4 * w) and mask.shape == ref_mask.shape == (1, 1, 4 * h, 4 * w)
+    scale = float(ref_flow.abs().max())
+    torch.testing.assert_close(flow, ref_flow, atol=1e-4 * scale, rtol=0)
+    torch.testing.assert_close(mask, ref_mask, atol=1e-4 * float(ref_mask.abs().max()), rtol=0)
+
+
 def test_use_winograd_switches_only_3x3_stride1_and_keeps_keys() -> None:
     loaded = load_model("3.6")
     net = copy.deepcopy(loaded.network)
@@ -88,6 +108,7 @@ def test_use_winograd_switches_only_3x3_stride1_and_keeps_keys() -> None:
     assert strided and all(type(m) is nn.Conv2d for m in strided)
     blocks = [m for m in net.modules() if isinstance(m, IFBlock | IFBlockV3)]
     assert blocks and all(b.serial_body for b in blocks)
+    assert all(isinstance(b.subpixel_heads, SubPixelHeads) for b in blocks)
 
 
 def test_run_body_serialises_only_where_winograd_applies() -> None:
