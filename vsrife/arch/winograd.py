@@ -18,7 +18,9 @@ the OpenMP workers keep spinning for a few milliseconds and take cores from NNPA
 cores). IFBlocks therefore run their residual 3x3 stack (:meth:`body`, flag ``serial_body``) with
 one intra-op thread for the memory-bound activations and sums in between, while the convolutions
 keep NNPACK's pool (:func:`run_body`). NNPACK sizes that pool once per process, at its
-first convolution, from the calling thread's torch thread count.
+first convolution, from the calling thread's torch thread count. HD v3.x blocks also run their flow
+and mask heads there, rewritten from transposed convolutions into Winograd phase convolutions
+(:class:`SubPixelHeads`).
 """
 
 from __future__ import annotations
@@ -186,7 +188,6 @@ class SubPixelHeads(nn.Module):
             b1 = torch.cat([h[0].bias.float().repeat_interleave(4) for h in heads])
             slope = torch.cat([h[1].weight.float().expand(h[0].out_channels).repeat_interleave(4) for h in heads])
             self.split = 4 * flow_head[0].out_channels
-            self.flow_channels = flow_head[2].out_channels
             for name, h in zip(("flow", "mask"), heads, strict=True):
                 self.register_buffer(f"{name}_w", _second_stage(h[2].weight.float()).contiguous(), persistent=False)
                 self.register_buffer(f"{name}_b", h[2].bias.float().repeat_interleave(16), persistent=False)
