@@ -126,11 +126,13 @@ def run_body[T](body: Callable[[Tensor], T], x: Tensor, serial: bool, restore_fo
     return out
 
 
-def _conv3x3(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+def _winograd_conv(x: Tensor, weight: Tensor, bias: Tensor | None, padding: tuple[int, int] = (1, 1)) -> Tensor:
+    """Stride-1 convolution by NNPACK (NCHW in: one copy for channels_last input); the direct one where
+    NNPACK refuses (a shape or workspace it does not handle), which is exact."""
     try:
-        return torch._nnpack_spatial_convolution(x.contiguous(), weight, bias, [1, 1])
+        return torch._nnpack_spatial_convolution(x.contiguous(), weight, bias, list(padding))
     except RuntimeError:
-        return F.conv2d(x, weight, bias, 1, 1)
+        return F.conv2d(x, weight, bias, 1, padding)
 
 
 def _taps(phase: int) -> list[tuple[int, int]]:
@@ -197,9 +199,9 @@ class SubPixelHeads(nn.Module):
 
     def forward(self, feat: Tensor) -> tuple[Tensor, Tensor]:
         """(flow, mask logit) at 4x ``feat``'s resolution, as ``conv1(feat), conv2(feat)`` give them."""
-        p = F.prelu(_conv3x3(feat, self.w1, self.b1), self.slope)
-        flow = F.pixel_shuffle(_conv3x3(p[:, : self.split], self.flow_w, self.flow_b), 4)
-        mask = F.pixel_shuffle(_conv3x3(p[:, self.split :], self.mask_w, self.mask_b), 4)
+        p = F.prelu(_winograd_conv(feat, self.w1, self.b1), self.slope)
+        flow = F.pixel_shuffle(_winograd_conv(p[:, : self.split], self.flow_w, self.flow_b), 4)
+        mask = F.pixel_shuffle(_winograd_conv(p[:, self.split :], self.mask_w, self.mask_b), 4)
         return flow, mask
 
 
@@ -222,13 +224,8 @@ class WinogradConv2d(nn.Conv2d):
     """
 
     def forward(self, x: Tensor) -> Tensor:
-        if winograd_applies(x, self.weight):
-            # NNPACK reads NCHW: one copy where the input comes channels_last (the first layer of a
-            # stack); weights were made NCHW-contiguous by use_winograd.
-            try:
-                return torch._nnpack_spatial_convolution(x.contiguous(), self.weight, self.bias, list(self.padding))
-            except RuntimeError:
-                pass  # NNPACK refused (a shape or workspace it does not handle): the direct convolution is exact
+        if winograd_applies(x, self.weight):  # weights were made NCHW-contiguous by use_winograd
+            return _winograd_conv(x, self.weight, self.bias, self.padding)  # type: ignore[arg-type]
         return super().forward(x)
 
 
