@@ -77,9 +77,10 @@ def test_winograd_conv_falls_back_where_nnpack_refuses(monkeypatch: pytest.Monke
         assert torch.equal(wino(x), conv(x))
 
 
-@pytest.mark.parametrize(("c", "h", "w"), [(90, 23, 40), (90, 5, 7), (16, 1, 1), (8, 2, 3)])
-def test_subpixel_heads_match_the_transposed_convolutions(c: int, h: int, w: int) -> None:
-    """v3 heads (ConvT, PReLU, ConvT for flow and mask) rewritten as phase convolutions: same outputs."""
+@pytest.mark.parametrize(("c", "h", "w", "n"), [(90, 23, 40, 1), (90, 5, 7, 2), (16, 1, 1, 1), (8, 2, 3, 3)])
+def test_subpixel_heads_match_the_transposed_convolutions(c: int, h: int, w: int, n: int) -> None:
+    """v3 heads (ConvT, PReLU, ConvT for flow and mask) rewritten as a phase convolution and per-offset
+    GEMMs: same outputs, for batches too, down to 1x1 grids (where no neighbour exists)."""
     torch.manual_seed(0)
     block = IFBlockV3(11, c).eval()
     with torch.no_grad():
@@ -87,11 +88,11 @@ def test_subpixel_heads_match_the_transposed_convolutions(c: int, h: int, w: int
             p.normal_(0.0, 0.1)
     heads = SubPixelHeads(block.conv1, block.conv2)
     assert not heads.state_dict()  # derived buffers: checkpoints and state dicts unchanged
-    feat = torch.randn(1, c, h, w)
+    feat = torch.randn(n, c, h, w)
     with torch.no_grad():
         flow, mask = heads(feat)
         ref_flow, ref_mask = block.conv1(feat), block.conv2(feat)
-    assert flow.shape == ref_flow.shape == (1, 4, 4 * h, 4 * w) and mask.shape == ref_mask.shape == (1, 1, 4 * h, 4 * w)
+    assert flow.shape == ref_flow.shape == (n, 4, 4 * h, 4 * w) and mask.shape == ref_mask.shape == (n, 1, 4 * h, 4 * w)
     scale = float(ref_flow.abs().max())
     torch.testing.assert_close(flow, ref_flow, atol=1e-4 * scale, rtol=0)
     torch.testing.assert_close(mask, ref_mask, atol=1e-4 * float(ref_mask.abs().max()), rtol=0)

@@ -19,7 +19,7 @@ from vsrife.arch.fusion import ContextNet, FusionNet
 from vsrife.arch.layers import ResConv, conv_act
 from vsrife.arch.spec import ArchSpec
 from vsrife.arch.warp import backward_warp
-from vsrife.arch.winograd import run_body, winograd_applies
+from vsrife.arch.winograd import SubPixelHeads, run_body, winograd_applies
 
 __all__ = ["FlowEstimate", "Head", "IFBlock", "IFBlockV3", "IFNet", "make_encoder"]
 
@@ -107,7 +107,7 @@ class IFBlockV3(nn.Module):
             nn.ConvTranspose2d(c, c // 2, 4, 2, 1), nn.PReLU(c // 2), nn.ConvTranspose2d(c // 2, 1, 4, 2, 1)
         )
         self.serial_body = False  # set by vsrife.arch.winograd.use_winograd
-        self.subpixel_heads: nn.Module | None = None  # ditto: conv1 / conv2 as Winograd convolutions
+        self.subpixel_heads: SubPixelHeads | None = None  # ditto: conv1 / conv2 as Winograd convolutions
 
     def body(self, feat: Tensor) -> Tensor:
         """Four residual conv pairs at the block's working resolution."""
@@ -115,16 +115,18 @@ class IFBlockV3(nn.Module):
             feat = getattr(self, f"convblock{i}")(feat) + feat
         return feat
 
-    def _body_and_heads(self, feat: Tensor) -> tuple[Tensor, Tensor]:
+    def _body_and_first_stage(self, feat: Tensor) -> Tensor:
         assert self.subpixel_heads is not None
-        return self.subpixel_heads(self.body(feat))
+        return self.subpixel_heads.first(self.body(feat))
 
     def forward(self, x: Tensor, flow: Tensor | None, scale: float) -> tuple[Tensor, Tensor, Tensor]:
         assert flow is not None, "v3 blocks always take the current flow"
         x = torch.cat((_resize(x, 1.0 / scale), _resize(flow, 1.0 / scale) / scale), 1)
         feat = self.conv0(x)
         if self.subpixel_heads is not None and self.serial_body and winograd_applies(feat, feat):
-            up_flow, up_mask = run_body(self._body_and_heads, feat, True)
+            # the Winograd part serialised; PReLU and the second stage's GEMMs on every thread
+            phases = run_body(self._body_and_first_stage, feat, True, restore_format=False)
+            up_flow, up_mask = self.subpixel_heads.second(phases)
         else:
             feat = run_body(self.body, feat, self.serial_body)
             up_flow, up_mask = self.conv1(feat), self.conv2(feat)
