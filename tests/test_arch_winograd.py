@@ -9,12 +9,21 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from vsrife.arch import build_network, winograd
 from vsrife.arch.ifnet import IFBlock, IFBlockV3
 from vsrife.arch.layers import ResConv
-from vsrife.arch.winograd import SubPixelHeads, WinogradConv2d, run_body, use_winograd, winograd_available
+from vsrife.arch.winograd import (
+    SubPixelHeads,
+    WinogradConv2d,
+    _phase_gemm,
+    _second_stage_gemm,
+    run_body,
+    use_winograd,
+    winograd_available,
+)
 from vsrife.engine import Interpolator
 from vsrife.engine.devices import cpu_prefers_winograd
 from vsrife.media import read_frames
@@ -96,6 +105,24 @@ def test_subpixel_heads_match_the_transposed_convolutions(c: int, h: int, w: int
     scale = float(ref_flow.abs().max())
     torch.testing.assert_close(flow, ref_flow, atol=1e-4 * scale, rtol=0)
     torch.testing.assert_close(mask, ref_mask, atol=1e-4 * float(ref_mask.abs().max()), rtol=0)
+
+
+@pytest.mark.parametrize(("cout", "h", "w"), [(4, 9, 13), (1, 1, 1), (4, 1, 3)])
+def test_second_stage_gemm_is_the_transposed_convolution(cout: int, h: int, w: int) -> None:
+    """The per-offset GEMM equals ConvTranspose2d(4, 2, 1) on the pixel-shuffled phases to fp32 rounding
+    (no Winograd in it), at the borders too."""
+    torch.manual_seed(1)
+    weight, bias = torch.randn(12, cout, 4, 4), torch.randn(cout)
+    stacked, taps = _second_stage_gemm(weight)
+    assert stacked.shape == (36 * cout, 48)  # phases reached: 16 (centre) + 4 x 4 (edges) + 4 x 1 (corners), not 9 x 16
+    full_bias = torch.zeros(stacked.shape[0])
+    full_bias[: 16 * cout] = bias.repeat(16)
+    phases = torch.randn(2, 48, h, w)
+    with torch.no_grad():
+        got = _phase_gemm(phases, stacked, full_bias, taps)
+        ref = F.conv_transpose2d(F.pixel_shuffle(phases, 2), weight, bias, 2, 1)
+    assert got.shape == ref.shape == (2, cout, 4 * h, 4 * w)
+    torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-5)
 
 
 def test_use_winograd_switches_only_3x3_stride1_and_keeps_keys() -> None:
