@@ -640,6 +640,62 @@ def test_share_heaps_gives_threads_one_heap() -> None:
     assert arenas("share") == 1
 
 
+_HOLES = """
+import sys, torch
+from pathlib import Path
+from vsrife.engine import devices
+def rss():
+    line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("VmRSS"))
+    return int(line.split()[1]) // 1024
+if sys.argv[1] == "keep" and not devices.keep_freed_memory():
+    sys.exit(3)
+# 1 MiB blocks in the heap (glibc's mmap threshold fixed above them; by default it rises there by
+# itself once larger blocks were freed) with a smaller long-lived block after each: freeing the big
+# ones leaves holes in the middle of the heap, which glibc keeps resident
+import ctypes
+ctypes.CDLL(None).mallopt(-3, 32 * 2**20)  # M_MMAP_THRESHOLD
+pinned, big = [], []
+for _ in range(200):
+    big.append(torch.ones(2**18))
+    pinned.append(torch.ones(50_000))  # 200 KiB: no free chunk that size yet, so it comes from the top
+del big
+before = rss()
+first = devices.release_free_heap(0.0)
+after = rss()
+print(before, after, first, devices.release_free_heap(3600.0))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc tuning")
+def test_release_free_heap_returns_holes() -> None:
+    """Free memory in the middle of the heap goes back to the system (200 MiB of holes here), at most
+    once per interval, and never where freed blocks are kept on purpose."""
+
+    def run(mode: str) -> tuple[int, int, bool, bool]:
+        proc = subprocess.run([sys.executable, "-c", _HOLES, mode], capture_output=True, text=True)
+        if proc.returncode == 3:
+            pytest.skip("the C library does not take mallopt (not glibc)")
+        assert proc.returncode == 0, proc.stderr
+        before, after, first, second = proc.stdout.split()
+        return int(before), int(after), first == "True", second == "True"
+
+    before, after, first, second = run("plain")
+    assert first and not second  # trimmed, then rate-limited
+    assert before - after > 150, (before, after)
+    before, after, first, _ = run("keep")
+    assert not first and before - after < 20, (before, after)
+
+
+def test_cpu_engine_releases_free_heap(monkeypatch: pytest.MonkeyPatch, v36: Interpolator) -> None:
+    """Every CPU network call offers the heap back (the rate limit lives in release_free_heap)."""
+    from vsrife.engine import devices
+
+    calls: list[int] = []
+    monkeypatch.setattr(devices, "release_free_heap", lambda: bool(calls.append(1)))
+    v36.interpolate(torch.rand(3, 32, 32), torch.rand(3, 32, 32))
+    assert calls == [1]
+
+
 def test_cpu_engine_shares_heaps(monkeypatch: pytest.MonkeyPatch, v36: Interpolator) -> None:
     from vsrife.engine import devices
 

@@ -237,8 +237,8 @@ class SubPixelHeads(nn.Module):
     First stage (:meth:`first`): a stride-2 transposed convolution is a 3x3 convolution giving its four
     output phases as channels (2.25x the multiply-adds, which Winograd more than pays back); both heads
     share one such convolution. Second stage (:meth:`second`): PReLU per phase channel, then each
-    head's second transposed convolution as one GEMM over the phases that yields the sixteen phases of
-    the 4x grid for every neighbour offset it uses, added at their shifts straight into the output.
+    head's second transposed convolution as one GEMM over the phases that yields, for every neighbour
+    offset, the phases of the 4x grid it reaches; summed at their shifts, then one pixel shuffle.
     A 3x3 Winograd form of the second stage would multiply mostly zeros (each output phase uses 4 of
     its 36 taps); the GEMM was 1.0-1.3x (flow) and 3x (mask) faster at 320x184, and exact to fp32
     rounding. Replaces four oneDNN transposed convolutions, two layout copies and two pixel shuffles of

@@ -340,6 +340,8 @@ class Interpolator:
                 net = self._compiled
         with self._inference(cache):
             out = net(img0, img1, t, scale=self.scale, ensemble=self.ensemble, feat0=feat0, feat1=feat1)
+        if self.device.type == "cpu":
+            devices.release_free_heap()  # rate-limited; keeps resident memory flat over long renders
         return out.float().clamp_(0.0, 1.0)
 
     def _graph_call(self, img0: Tensor, img1: Tensor, t: Tensor, feat0: Tensor | None, feat1: Tensor | None) -> Tensor:
