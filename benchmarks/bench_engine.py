@@ -4,7 +4,8 @@ Configurations (all through :class:`vsrife.engine.Interpolator`, end to end: inp
 to 1280x736, network, crop):
 
 * ``fp32-plain``: ``precision="fp32", keep_freed_memory=False``: the official contiguous (NCHW)
-  layout with glibc's default allocator behaviour (large blocks page-faulted in afresh each call);
+  layout with glibc's default allocator behaviour (large blocks page-faulted in afresh each call; the
+  engine's periodic heap trimming, :func:`vsrife.engine.devices.release_free_heap`, switched off);
   runs first, because the allocator setting of the others is process-wide and cannot be undone;
 * ``fp32``: ``precision="fp32"``: the official layout, freed large blocks kept for reuse;
 * ``fp32+channels_last``: fp32 in NHWC with oneDNN's direct convolutions (``precision="auto"`` on a
@@ -41,7 +42,7 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from vsrife.engine import Interpolator, cpu_has_native_bf16
+from vsrife.engine import Interpolator, cpu_has_native_bf16, devices
 from vsrife.media import read_frames
 from vsrife.models import load_model
 from vsrife.quality import psnr, to_tensor, triplet_kind
@@ -129,8 +130,11 @@ def main(argv: list[str] | None = None) -> int:
 
     runs: dict[str, dict] = {}
     outputs: dict[str, dict[int, torch.Tensor]] = {}
+    release = devices.release_free_heap
     for name in [c for c in CONFIGS if c in args.configs]:
         eng = Interpolator(model, device="cpu", **CONFIGS[name])
+        # the plain row is glibc's defaults: no periodic heap trimming either
+        devices.release_free_heap = (lambda: False) if name == "fp32-plain" else release  # type: ignore[assignment]
         n = args.bf16_iters if name.startswith("bf16") else args.iters
         times, outs, first = [], {}, 0.0
         for i, (a, b, _, k) in enumerate(data[: n + 1]):
