@@ -104,13 +104,13 @@ def _omp_set_num_threads() -> Callable[[int], None] | None:
     return None
 
 
-def run_body[T](body: Callable[[Tensor], T], x: Tensor, serial: bool, restore_format: bool = True) -> T:
+def run_body(body: Callable[[Tensor], Tensor], x: Tensor, serial: bool, restore_format: bool = True) -> Tensor:
     """``body(x)``; with ``serial`` (and where Winograd applies) in NCHW with one intra-op thread.
 
     The Winograd convolutions inside keep NNPACK's own pool; only the OpenMP ops between them are
     serialised, so OpenMP's spinning workers stop competing with NNPACK's threads. The layout changes
-    (NCHW in; with ``restore_format`` a tensor result back in the input's format: transposed
-    convolutions after it run faster channels_last) happen outside, with every thread.
+    (NCHW in; with ``restore_format`` the result back in the input's format: transposed convolutions
+    after it run faster channels_last) happen outside, with every thread.
     """
     if not serial or not winograd_applies(x, x):
         return body(x)
@@ -122,9 +122,8 @@ def run_body[T](body: Callable[[Tensor], T], x: Tensor, serial: bool, restore_fo
         out = body(x.contiguous())
     finally:
         set_threads(threads)
-    channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
-    if restore_format and channels_last and isinstance(out, Tensor):
-        return out.contiguous(memory_format=torch.channels_last)  # type: ignore[return-value]
+    if restore_format and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        return out.contiguous(memory_format=torch.channels_last)
     return out
 
 

@@ -7,6 +7,7 @@ import functools
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -95,11 +96,9 @@ def release_free_heap(interval: float = RELEASE_INTERVAL_S) -> bool:
         if now - _last_release < interval:
             return False
         _last_release = now
-    try:
-        trim = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):  # not glibc
+    trim = _libc("malloc_trim", (ctypes.c_size_t,))
+    if trim is None:
         return False
-    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
     trim(0)
     return True
 
@@ -119,15 +118,22 @@ def share_heaps() -> bool:
     return _mallopt((_M_ARENA_MAX, 1))
 
 
+@functools.cache
+def _libc(name: str, argtypes: tuple[type, ...]) -> Callable[..., int] | None:
+    """A glibc malloc-tuning function returning int, or None where the C library has none (not glibc)."""
+    try:
+        fn = getattr(ctypes.CDLL(None), name)
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes, fn.restype = list(argtypes), ctypes.c_int
+    return fn  # type: ignore[no-any-return]
+
+
 def _mallopt(*settings: tuple[int, int]) -> bool:
     if not sys.platform.startswith("linux"):
         return False
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-        mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    except (OSError, AttributeError):  # not glibc (musl has it as a no-op returning 0)
-        return False
-    return all(mallopt(k, v) for k, v in settings)
+    mallopt = _libc("mallopt", (ctypes.c_int, ctypes.c_int))  # musl has it as a no-op returning 0
+    return mallopt is not None and all(mallopt(k, v) for k, v in settings)
 
 
 @functools.cache
