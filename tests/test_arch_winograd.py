@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from torch import nn
 from vsrife.arch import build_network, winograd
 from vsrife.arch.ifnet import IFBlock, IFBlockV3
 from vsrife.arch.layers import ResConv
+from vsrife.arch.nnpack import direct_nnpack
 from vsrife.arch.winograd import (
     SubPixelHeads,
     WinogradConv2d,
@@ -72,18 +74,76 @@ def test_winograd_conv_is_a_plain_conv_for_training_and_bf16() -> None:
         assert torch.equal(wino(x), conv(x))
 
 
-def test_winograd_conv_falls_back_where_nnpack_refuses(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("binding", ["direct", "torch"])
+def test_winograd_conv_falls_back_where_nnpack_refuses(binding: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """NNPACK refuses padding as large as the kernel (for real, not mocked): the direct convolution runs,
+    exactly; the same through PyTorch's NNPACK entry point where the direct binding is missing."""
     torch.manual_seed(0)
-    conv = nn.Conv2d(8, 8, 3, 1, 1)
+    conv = nn.Conv2d(8, 8, 3, 1, 3)
     wino = _winograd_copy(conv)
-
-    def refuse(*args: object, **kwargs: object) -> torch.Tensor:
-        raise RuntimeError("NNPACK SpatialConvolution_updateOutput failed")
-
-    monkeypatch.setattr(torch, "_nnpack_spatial_convolution", refuse)
+    if binding == "torch":
+        monkeypatch.setattr(winograd, "direct_nnpack", lambda: None)
     x = torch.randn(1, 8, 12, 12)
     with torch.no_grad():
         assert torch.equal(wino(x), conv(x))
+
+
+@pytest.mark.skipif(direct_nnpack() is None, reason="PyTorch's CPU library does not export NNPACK's C API")
+@pytest.mark.parametrize(
+    ("n", "cin", "cout", "h", "w", "padding"),
+    [(1, 90, 90, 46, 80, (1, 1)), (1, 90, 360, 23, 40, (1, 1)), (1, 4, 3, 9, 7, (0, 0)), (2, 3, 2, 5, 6, (2, 1))],
+)
+def test_direct_nnpack_is_pytorchs_nnpack(
+    n: int, cin: int, cout: int, h: int, w: int, padding: tuple[int, int]
+) -> None:
+    """The same kernels as torch._nnpack_spatial_convolution, bit for bit, on one thread (inline) or a pool."""
+    torch.manual_seed(0)
+    direct = direct_nnpack()
+    assert direct is not None
+    x, weight, bias = torch.randn(n, cin, h, w), torch.randn(cout, cin, 3, 3) * 0.1, torch.randn(cout)
+    refs = [torch._nnpack_spatial_convolution(x[i : i + 1], weight, bias, list(padding)) for i in range(n)]
+    for threads in (1, 2, 3):
+        out = direct.conv3x3(x, weight, bias, padding, threads)
+        assert out is not None and torch.equal(out, torch.cat(refs))
+    assert direct.conv3x3(x.double(), weight, bias, padding, 1) is None  # not fp32: the caller's fallback
+    cl = torch.channels_last  # other layouts are made NCHW first
+    out = direct.conv3x3(x.contiguous(memory_format=cl), weight.contiguous(memory_format=cl), bias, padding, 2)
+    assert out is not None and torch.equal(out, torch.cat(refs))
+
+
+@pytest.mark.skipif(direct_nnpack() is None, reason="PyTorch's CPU library does not export NNPACK's C API")
+def test_direct_nnpack_pools_serve_concurrent_calls() -> None:
+    """Calls at once each get their own pool (and workspace); sequential calls reuse one; results exact."""
+    direct = direct_nnpack()
+    assert direct is not None
+    torch.manual_seed(0)
+    x, weight, bias = torch.randn(1, 16, 40, 40), torch.randn(16, 16, 3, 3), torch.randn(16)
+    ref = torch._nnpack_spatial_convolution(x, weight, bias, [1, 1])
+    threads = 5  # a count no other test uses, so the free list starts empty
+    assert threads not in direct.pools()
+    direct.conv3x3(x, weight, bias, (1, 1), threads)
+    direct.conv3x3(x, weight, bias, (1, 1), threads)
+    assert direct.pools()[threads] == 1
+    barrier, outs = threading.Barrier(3), []
+    slot = direct._acquire  # hold the slot until all three calls hold one: they overlap for sure
+
+    def acquire(n: int) -> object:
+        got = slot(n)
+        barrier.wait(timeout=30)
+        return got
+
+    direct._acquire = acquire  # type: ignore[method-assign]
+    try:
+        workers = [threading.Thread(target=lambda: outs.append(direct.conv3x3(x, weight, bias, (1, 1), threads)))
+                   for _ in range(3)]  # fmt: skip
+        for t in workers:
+            t.start()
+        for t in workers:
+            t.join()
+    finally:
+        del direct._acquire
+    assert direct.pools()[threads] == 3
+    assert len(outs) == 3 and all(o is not None and torch.equal(o, ref) for o in outs)
 
 
 @pytest.mark.parametrize(("c", "h", "w", "n"), [(90, 23, 40, 1), (90, 5, 7, 2), (16, 1, 1, 1), (8, 2, 3, 3)])
@@ -173,6 +233,164 @@ def test_run_body_serialises_only_where_winograd_applies() -> None:
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(threads)
+
+
+def test_run_body_gives_nnpack_the_callers_threads() -> None:
+    """Inside the one-thread section the OpenMP ops get one thread, NNPACK the caller's count."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    seen: list[tuple[int, int]] = []
+
+    def body(x: torch.Tensor) -> torch.Tensor:
+        seen.append((torch.get_num_threads(), winograd._nnpack_threads()))
+        return x
+
+    try:
+        run_body(body, torch.rand(1, 4, 5, 6), True)
+        assert seen == [(1, 2)] and winograd._nnpack_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.mark.skipif(direct_nnpack() is None, reason="PyTorch's CPU library does not export NNPACK's C API")
+@pytest.mark.parametrize("threads", [2, 3])
+def test_run_pair_runs_side_by_side_on_split_cores(threads: int) -> None:
+    """Both callables at once (a barrier only both can pass), on two threads with the caller's cores
+    split between them, in the caller's inference mode; the caller's thread count restored."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    barrier = threading.Barrier(2)
+
+    def part() -> tuple[int, int, bool, bool]:
+        barrier.wait(timeout=30)
+        mode = torch.is_inference_mode_enabled(), torch.is_grad_enabled()
+        return threading.get_ident(), torch.get_num_threads(), *mode
+
+    try:
+        x = torch.rand(1, 4, 8, 8)
+        with torch.inference_mode():
+            assert winograd.pair_runs_parallel(x)
+            (ta, na, ia, ga), (tb, nb, ib, gb) = winograd.run_pair(part, part, x)
+        assert ta != tb == threading.get_ident() and tb == threading.get_ident()
+        assert sorted((na, nb)) == sorted((threads // 2, threads - threads // 2))
+        assert ia and ib and not ga and not gb
+        assert torch.get_num_threads() == threads
+        with torch.no_grad():
+            (_, _, ia, ga), _ = winograd.run_pair(part, part, x)
+        assert not ia and not ga
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_run_pair_is_sequential_where_it_does_not_apply() -> None:
+    """One thread, bf16, or autograd on: both on the caller's thread, in order."""
+    before = torch.get_num_threads()
+    order: list[tuple[str, int]] = []
+
+    def part(name: str) -> str:
+        order.append((name, threading.get_ident()))
+        return name
+
+    try:
+        x = torch.rand(1, 4, 8, 8)
+        torch.set_num_threads(1)
+        with torch.no_grad():
+            assert winograd.run_pair(lambda: part("a"), lambda: part("b"), x) == ("a", "b")
+        torch.set_num_threads(2)
+        with torch.no_grad():
+            assert winograd.run_pair(lambda: part("a"), lambda: part("b"), x.bfloat16()) == ("a", "b")
+        assert winograd.run_pair(lambda: part("a"), lambda: part("b"), x) == ("a", "b")  # autograd on
+        assert order == [("a", threading.get_ident()), ("b", threading.get_ident())] * 3
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.skipif(direct_nnpack() is None, reason="PyTorch's CPU library does not export NNPACK's C API")
+def test_run_pair_waits_for_both_and_raises() -> None:
+    """An error on either side reaches the caller, and only after the other side has finished."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    finished: list[str] = []
+
+    def slow() -> None:
+        time.sleep(0.2)
+        finished.append("slow")
+
+    def broken() -> None:
+        raise KeyError("inside")
+
+    try:
+        x = torch.rand(1, 4, 8, 8)
+        with torch.no_grad():
+            with pytest.raises(KeyError):
+                winograd.run_pair(slow, broken, x)
+            assert finished == ["slow"]
+            with pytest.raises(KeyError):
+                winograd.run_pair(broken, slow, x)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def _fork_child(conn: object) -> None:
+    x, weight, bias = torch.randn(1, 8, 20, 20), torch.randn(8, 8, 3, 3), torch.randn(8)
+    direct = direct_nnpack()
+    assert direct is not None
+    with torch.no_grad():
+        out = winograd.run_pair(lambda: direct.conv3x3(x, weight, bias, (1, 1), 2), lambda: 1, x)[0]
+    conn.send(bool(out is not None and torch.equal(out, torch._nnpack_spatial_convolution(x, weight, bias, [1, 1]))))  # type: ignore[attr-defined]
+
+
+@pytest.mark.skipif(direct_nnpack() is None, reason="PyTorch's CPU library does not export NNPACK's C API")
+def test_pools_work_in_a_forked_child() -> None:
+    """After pairs and pooled convolutions ran here, a forked child (whose parent's pool threads are
+    gone) runs both again instead of waiting forever on them."""
+    import multiprocessing
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        x = torch.randn(1, 8, 20, 20)
+        direct = direct_nnpack()
+        assert direct is not None
+        with torch.no_grad():
+            weight, bias = torch.randn(8, 8, 3, 3), torch.randn(8)
+            winograd.run_pair(lambda: direct.conv3x3(x, weight, bias, (1, 1), 2), lambda: 0, x)
+        ctx = multiprocessing.get_context("fork")
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=_fork_child, args=(child,))
+        proc.start()
+        try:
+            assert parent.poll(60), "the child hung"
+            assert parent.recv() is True
+            proc.join(30)
+            assert proc.exitcode == 0
+        finally:
+            if proc.is_alive():
+                proc.kill()
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_v3_directions_side_by_side_give_the_same_frames() -> None:
+    """Real v3.6 weights, real frames: the two directions of every block on two threads give the
+    sequential network's output bit for bit; use_winograd switches it on."""
+    frames = [to_tensor(f) for f in read_frames(sample_path("bikes"), 0, 3)]
+    assert not load_model("3.6").network.flownet.parallel_directions
+    engine = Interpolator("3.6", device="cpu", precision="fp32", winograd=True)
+    flownet = engine.network.flownet
+    assert flownet.parallel_directions
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        parallel = engine.interpolate(frames[0], frames[2])
+        flownet.parallel_directions = False
+        sequential = engine.interpolate(frames[0], frames[2])
+    finally:
+        flownet.parallel_directions = True  # placed networks are shared between engines
+        torch.set_num_threads(before)
+    assert torch.equal(parallel, sequential)
+    assert psnr(parallel, frames[1]) > psnr((frames[0] + frames[2]) / 2, frames[1]) + 1.0
 
 
 # every family with 3x3 stride-1 stacks: v3 (real weights below), 4.x with ResConv gains (4.6), the

@@ -8,6 +8,7 @@ The three families differ in block layout and in how the loop feeds the blocks; 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import torch
@@ -19,7 +20,7 @@ from vsrife.arch.fusion import ContextNet, FusionNet
 from vsrife.arch.layers import ResConv, conv_act
 from vsrife.arch.spec import ArchSpec
 from vsrife.arch.warp import backward_warp
-from vsrife.arch.winograd import SubPixelHeads, run_body, winograd_applies
+from vsrife.arch.winograd import SubPixelHeads, run_body, run_pair, winograd_applies
 
 __all__ = ["FlowEstimate", "Head", "IFBlock", "IFBlockV3", "IFNet", "make_encoder"]
 
@@ -228,6 +229,7 @@ class IFNet(nn.Module):
         if spec.fusion == "paper":
             self.contextnet = ContextNet("paper")
             self.unet = FusionNet("paper")
+        self.parallel_directions = False  # set by vsrife.arch.winograd.use_winograd (v3: run_pair)
 
     def _make_block(self, cin: int, c: int) -> nn.Module:
         return IFBlockV3(cin, c) if self.spec.family == "v3" else IFBlock(cin, c, self.spec)
@@ -274,9 +276,11 @@ class IFNet(nn.Module):
         warped0, warped1 = img0, img1
         flows, masks = [], []
         for block, s in zip(self.blocks(), self.spec.scales, strict=True):
-            # Both directions in one batch: frames swapped, flow halves swapped, mask negated.
-            f0, m0, _ = block(torch.cat((warped0, warped1, mask), 1), flow, s / scale)
-            f1, m1, _ = block(torch.cat((warped1, warped0, -mask), 1), _swap(flow), s / scale)
+            # Both directions: frames swapped, flow halves swapped, mask negated.
+            x0 = torch.cat((warped0, warped1, mask), 1)
+            one = functools.partial(block, x0, flow, s / scale)
+            other = functools.partial(block, torch.cat((warped1, warped0, -mask), 1), _swap(flow), s / scale)
+            (f0, m0, _), (f1, m1, _) = run_pair(one, other, x0) if self.parallel_directions else (one(), other())
             flow = flow + (f0 + _swap(f1)) / 2
             mask = mask + (m0 - m1) / 2
             flows.append(flow)

@@ -12,24 +12,27 @@ at fp32 rounding-level differences (max abs 4e-5 on v3.6's 720p output, PSNR unc
 only where it applies (CPU, fp32, no autograd, NCHW-contiguous input made on the fly) and is an
 ordinary ``nn.Conv2d`` everywhere else, so the same network still trains or runs on CUDA.
 
-NNPACK runs on its own thread pool, PyTorch's other CPU ops on OpenMP's; after each OpenMP region
+NNPACK runs on thread pools of its own (:mod:`vsrife.arch.nnpack`: one per concurrent caller, as
+many threads as the caller has), PyTorch's other CPU ops on OpenMP's; after each OpenMP region
 the OpenMP workers keep spinning for a few milliseconds and take cores from NNPACK's threads
 (a Winograd chain ran 1.4x slower with two-thread activations between the convolutions on two
 cores). IFBlocks therefore run their residual 3x3 stack (:meth:`body`, flag ``serial_body``) with
 one intra-op thread for the memory-bound activations and sums in between, while the convolutions
-keep NNPACK's pool (:func:`run_body`). NNPACK sizes that pool once per process, at its
-first convolution, from the calling thread's torch thread count. HD v3.x blocks also run the first
-stage of their flow and mask heads there, rewritten from transposed convolutions into a Winograd
-phase convolution; the second stage follows with every thread as one GEMM per head
-(:class:`SubPixelHeads`).
+keep the caller's thread count (:func:`run_body`). HD v3.x blocks also run the first stage of their
+flow and mask heads there, rewritten from transposed convolutions into a Winograd phase
+convolution; the second stage follows with every thread as one GEMM per head
+(:class:`SubPixelHeads`). The two directions of each HD v3.x block run side by side, each on half
+of the caller's cores (:func:`run_pair`, flag ``parallel_directions``).
 """
 
 from __future__ import annotations
 
 import ctypes
 import functools
+import os
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +40,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["SubPixelHeads", "WinogradConv2d", "run_body", "use_winograd", "winograd_applies", "winograd_available"]
+from vsrife.arch.nnpack import direct_nnpack
+
+__all__ = [
+    "SubPixelHeads",
+    "WinogradConv2d",
+    "pair_runs_parallel",
+    "run_body",
+    "run_pair",
+    "use_winograd",
+    "winograd_applies",
+    "winograd_available",
+]
 
 _init_lock = threading.Lock()
 _pool_ready = False
@@ -104,32 +118,113 @@ def _omp_set_num_threads() -> Callable[[int], None] | None:
     return None
 
 
+_local = threading.local()
+
+
+def _nnpack_threads() -> int:
+    """Threads for this thread's NNPACK calls: its count before a one-thread section, else its own."""
+    return getattr(_local, "nnpack_threads", 0) or torch.get_num_threads()
+
+
 def run_body(body: Callable[[Tensor], Tensor], x: Tensor, serial: bool, restore_format: bool = True) -> Tensor:
     """``body(x)``; with ``serial`` (and where Winograd applies) in NCHW with one intra-op thread.
 
-    The Winograd convolutions inside keep NNPACK's own pool; only the OpenMP ops between them are
-    serialised, so OpenMP's spinning workers stop competing with NNPACK's threads. The layout changes
-    (NCHW in; with ``restore_format`` the result back in the input's format: transposed convolutions
-    after it run faster channels_last) happen outside, with every thread.
+    The Winograd convolutions inside keep the caller's thread count on their NNPACK pool; only the
+    OpenMP ops between them are serialised, so OpenMP's spinning workers stop competing with NNPACK's
+    threads. The layout changes (NCHW in; with ``restore_format`` the result back in the input's
+    format: transposed convolutions after it run faster channels_last) happen outside, with every thread.
     """
     if not serial or not winograd_applies(x, x):
         return body(x)
-    _ensure_pool()
+    if direct_nnpack() is None:
+        _ensure_pool()
     set_threads = _omp_set_num_threads() or torch.set_num_threads
     threads = torch.get_num_threads()
+    outer = getattr(_local, "nnpack_threads", 0)
+    _local.nnpack_threads = threads
     set_threads(1)
     try:
         out = body(x.contiguous())
     finally:
         set_threads(threads)
+        _local.nnpack_threads = outer
     if restore_format and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
         return out.contiguous(memory_format=torch.channels_last)
     return out
 
 
+_pair_lock = threading.Lock()
+_pair_pool: ThreadPoolExecutor | None = None
+
+
+def _forget_pair_pool() -> None:
+    """A forked child has none of the parent's worker threads: start a new pool there when needed."""
+    global _pair_lock, _pair_pool
+    _pair_lock, _pair_pool = threading.Lock(), None
+
+
+os.register_at_fork(after_in_child=_forget_pair_pool)
+
+
+def _with_threads[T](threads: int, fn: Callable[[], T], inference: bool) -> T:
+    """``fn()`` on this thread with ``threads`` intra-op threads (this thread only), without autograd
+    and in the caller's inference mode (both are per thread in PyTorch)."""
+    set_threads = _omp_set_num_threads() or torch.set_num_threads
+    before = torch.get_num_threads()
+    set_threads(threads)
+    try:
+        with torch.inference_mode(inference), torch.no_grad():
+            return fn()
+    finally:
+        set_threads(before)
+
+
+def pair_runs_parallel(x: Tensor) -> bool:
+    """Whether :func:`run_pair` splits the calling thread's cores for work on ``x``: inference (no
+    autograd at all, which is per thread), where Winograd applies, with two threads or more."""
+    return (
+        not torch.is_grad_enabled()
+        and torch.get_num_threads() >= 2
+        and winograd_applies(x, x)
+        and direct_nnpack() is not None
+    )
+
+
+def run_pair[A, B](a: Callable[[], A], b: Callable[[], B], x: Tensor) -> tuple[A, B]:
+    """``(a(), b())``: side by side, each on half of the calling thread's cores, where
+    :func:`pair_runs_parallel` (CPU fp32 inference with the direct NNPACK binding), else one after
+    the other.
+
+    Meant for the two directions of an HD v3.x block: equal work, no data shared. NNPACK's
+    convolutions scale sublinearly with threads (two cores: 1.6-1.8x) and the one-thread sections
+    between them leave cores idle; two one-core streams keep both cores busy (720p: 1.59-1.87 s ->
+    1.34-1.46 s per interpolation on two cores). ``a`` runs on a worker thread, ``b`` on the caller's.
+    """
+    if not pair_runs_parallel(x):
+        return a(), b()
+    global _pair_pool
+    with _pair_lock:
+        if _pair_pool is None:
+            _pair_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="vsrife-pair")
+    threads = torch.get_num_threads()
+    inference = torch.is_inference_mode_enabled()
+    first = _pair_pool.submit(_with_threads, threads // 2, a, inference)
+    try:
+        second = _with_threads(threads - threads // 2, b, inference)
+    finally:
+        done = first.result()  # waited for even when ``b`` failed: ``a`` never outlives the call
+    return done, second
+
+
 def _winograd_conv(x: Tensor, weight: Tensor, bias: Tensor | None, padding: tuple[int, int] = (1, 1)) -> Tensor:
-    """Stride-1 convolution by NNPACK (NCHW in: one copy for channels_last input); the direct one where
-    NNPACK refuses (a shape or workspace it does not handle), which is exact."""
+    """Stride-1 convolution by NNPACK (NCHW in: one copy for channels_last input), on this thread's own
+    pool where the direct binding exists; the direct method where NNPACK refuses (a shape or workspace
+    it does not handle), which is exact."""
+    direct = direct_nnpack()
+    if direct is not None:
+        b = bias if bias is not None else weight.new_zeros(weight.shape[0])
+        out = direct.conv3x3(x, weight, b, padding, _nnpack_threads())
+        return out if out is not None else F.conv2d(x, weight, bias, 1, padding)
     try:
         return torch._nnpack_spatial_convolution(x.contiguous(), weight, bias, list(padding))
     except RuntimeError:
@@ -322,6 +417,8 @@ def use_winograd(net: nn.Module) -> int:
             changed += 1
         if hasattr(module, "serial_body"):
             module.serial_body = True
+        if hasattr(module, "parallel_directions"):  # IFNet
+            module.parallel_directions = True
     for module in list(net.modules()):
         if hasattr(module, "subpixel_heads"):  # HD v3.x blocks
             module.subpixel_heads = SubPixelHeads(module.conv1, module.conv2).to(module.conv1[0].weight.device)
