@@ -88,7 +88,9 @@ class Interpolator:
             ``precision`` is ``"auto"`` and resolves to fp32 on a CPU without AVX-512 (see
             :func:`~vsrife.engine.devices.cpu_prefers_winograd`), without ``torch_compile``; an explicit
             ``"fp32"`` keeps the official computation; ``True`` for any family. Off where this PyTorch
-            build has no NNPACK (see :attr:`winograd`). See :mod:`vsrife.arch.winograd`.
+            build has no NNPACK (see :attr:`winograd`). With it, HD v3.x blocks also run their two
+            directions side by side on half of the calling thread's cores each (bit-identical; 1.16x
+            at 720p on two cores). See :mod:`vsrife.arch.winograd`.
     """
 
     def __init__(
