@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -199,10 +200,17 @@ def test_use_winograd_switches_only_3x3_stride1_and_keeps_keys() -> None:
     assert all(isinstance(b.subpixel_heads, SubPixelHeads) for b in blocks)
 
 
-def test_run_body_serialises_only_where_winograd_applies() -> None:
+@pytest.fixture
+def set_threads() -> Iterator[Callable[[int], None]]:
+    """``torch.set_num_threads`` for one test; the count from before is restored after it."""
+    before = torch.get_num_threads()
+    yield torch.set_num_threads
+    torch.set_num_threads(before)
+
+
+def test_run_body_serialises_only_where_winograd_applies(set_threads: Callable[[int], None]) -> None:
     """One intra-op thread inside (NCHW in), the caller's count after (also on errors), format kept."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)
+    set_threads(2)
     seen: list[tuple[int, bool]] = []
 
     def body(x: torch.Tensor) -> torch.Tensor:
@@ -214,51 +222,43 @@ def test_run_body_serialises_only_where_winograd_applies() -> None:
 
     others: list[int] = []
 
-    try:
-        x = torch.rand(1, 4, 5, 6).contiguous(memory_format=torch.channels_last)
-        out = run_body(body, x, True)
-        assert seen[-1] == (1, True) and torch.get_num_threads() == 2
-        assert others == [2]  # only the calling thread: a worker starting meanwhile keeps the default
-        assert winograd._omp_set_num_threads() is not None  # torch's OpenMP runtime was found
-        assert torch.equal(out, x * 2) and out.is_contiguous(memory_format=torch.channels_last)
-        run_body(body, x, False)
-        run_body(body, x.bfloat16(), True)
-        assert seen[-2:] == [(2, False), (2, False)]  # off, or Winograd does not apply: untouched
+    x = torch.rand(1, 4, 5, 6).contiguous(memory_format=torch.channels_last)
+    out = run_body(body, x, True)
+    assert seen[-1] == (1, True) and torch.get_num_threads() == 2
+    assert others == [2]  # only the calling thread: a worker starting meanwhile keeps the default
+    assert winograd._omp_set_num_threads() is not None  # torch's OpenMP runtime was found
+    assert torch.equal(out, x * 2) and out.is_contiguous(memory_format=torch.channels_last)
+    run_body(body, x, False)
+    run_body(body, x.bfloat16(), True)
+    assert seen[-2:] == [(2, False), (2, False)]  # off, or Winograd does not apply: untouched
 
-        def broken(x: torch.Tensor) -> torch.Tensor:
-            raise KeyError("inside")
+    def broken(x: torch.Tensor) -> torch.Tensor:
+        raise KeyError("inside")
 
-        with pytest.raises(KeyError):
-            run_body(broken, x, True)
-        assert torch.get_num_threads() == 2
-    finally:
-        torch.set_num_threads(threads)
+    with pytest.raises(KeyError):
+        run_body(broken, x, True)
+    assert torch.get_num_threads() == 2
 
 
-def test_run_body_gives_nnpack_the_callers_threads() -> None:
+def test_run_body_gives_nnpack_the_callers_threads(set_threads: Callable[[int], None]) -> None:
     """Inside the one-thread section the OpenMP ops get one thread, NNPACK the caller's count."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)
+    set_threads(2)
     seen: list[tuple[int, int]] = []
 
     def body(x: torch.Tensor) -> torch.Tensor:
         seen.append((torch.get_num_threads(), winograd._nnpack_threads()))
         return x
 
-    try:
-        run_body(body, torch.rand(1, 4, 5, 6), True)
-        assert seen == [(1, 2)] and winograd._nnpack_threads() == 2
-    finally:
-        torch.set_num_threads(threads)
+    run_body(body, torch.rand(1, 4, 5, 6), True)
+    assert seen == [(1, 2)] and winograd._nnpack_threads() == 2
 
 
 @pytest.mark.skipif(direct_nnpack() is None, reason="PyTorch's CPU library does not export NNPACK's C API")
 @pytest.mark.parametrize("threads", [2, 3])
-def test_run_pair_runs_side_by_side_on_split_cores(threads: int) -> None:
+def test_run_pair_runs_side_by_side_on_split_cores(threads: int, set_threads: Callable[[int], None]) -> None:
     """Both callables at once (a barrier only both can pass), on two threads with the caller's cores
     split between them, in the caller's inference mode; the caller's thread count restored."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
+    set_threads(threads)
     barrier = threading.Barrier(2)
 
     def part() -> tuple[int, int, bool, bool]:
@@ -266,50 +266,42 @@ def test_run_pair_runs_side_by_side_on_split_cores(threads: int) -> None:
         mode = torch.is_inference_mode_enabled(), torch.is_grad_enabled()
         return threading.get_ident(), torch.get_num_threads(), *mode
 
-    try:
-        x = torch.rand(1, 4, 8, 8)
-        with torch.inference_mode():
-            assert winograd.pair_runs_parallel(x)
-            (ta, na, ia, ga), (tb, nb, ib, gb) = winograd.run_pair(part, part, x)
-        assert ta != tb == threading.get_ident() and tb == threading.get_ident()
-        assert sorted((na, nb)) == sorted((threads // 2, threads - threads // 2))
-        assert ia and ib and not ga and not gb
-        assert torch.get_num_threads() == threads
-        with torch.no_grad():
-            (_, _, ia, ga), _ = winograd.run_pair(part, part, x)
-        assert not ia and not ga
-    finally:
-        torch.set_num_threads(before)
+    x = torch.rand(1, 4, 8, 8)
+    with torch.inference_mode():
+        assert winograd.pair_runs_parallel(x)
+        (ta, na, ia, ga), (tb, nb, ib, gb) = winograd.run_pair(part, part, x)
+    assert ta != tb == threading.get_ident() and tb == threading.get_ident()
+    assert sorted((na, nb)) == sorted((threads // 2, threads - threads // 2))
+    assert ia and ib and not ga and not gb
+    assert torch.get_num_threads() == threads
+    with torch.no_grad():
+        (_, _, ia, ga), _ = winograd.run_pair(part, part, x)
+    assert not ia and not ga
 
 
-def test_run_pair_is_sequential_where_it_does_not_apply() -> None:
+def test_run_pair_is_sequential_where_it_does_not_apply(set_threads: Callable[[int], None]) -> None:
     """One thread, bf16, or autograd on: both on the caller's thread, in order."""
-    before = torch.get_num_threads()
     order: list[tuple[str, int]] = []
 
     def part(name: str) -> str:
         order.append((name, threading.get_ident()))
         return name
 
-    try:
-        x = torch.rand(1, 4, 8, 8)
-        torch.set_num_threads(1)
-        with torch.no_grad():
-            assert winograd.run_pair(lambda: part("a"), lambda: part("b"), x) == ("a", "b")
-        torch.set_num_threads(2)
-        with torch.no_grad():
-            assert winograd.run_pair(lambda: part("a"), lambda: part("b"), x.bfloat16()) == ("a", "b")
-        assert winograd.run_pair(lambda: part("a"), lambda: part("b"), x) == ("a", "b")  # autograd on
-        assert order == [("a", threading.get_ident()), ("b", threading.get_ident())] * 3
-    finally:
-        torch.set_num_threads(before)
+    x = torch.rand(1, 4, 8, 8)
+    set_threads(1)
+    with torch.no_grad():
+        assert winograd.run_pair(lambda: part("a"), lambda: part("b"), x) == ("a", "b")
+    set_threads(2)
+    with torch.no_grad():
+        assert winograd.run_pair(lambda: part("a"), lambda: part("b"), x.bfloat16()) == ("a", "b")
+    assert winograd.run_pair(lambda: part("a"), lambda: part("b"), x) == ("a", "b")  # autograd on
+    assert order == [("a", threading.get_ident()), ("b", threading.get_ident())] * 3
 
 
 @pytest.mark.skipif(direct_nnpack() is None, reason="PyTorch's CPU library does not export NNPACK's C API")
-def test_run_pair_waits_for_both_and_raises() -> None:
+def test_run_pair_waits_for_both_and_raises(set_threads: Callable[[int], None]) -> None:
     """An error on either side reaches the caller, and only after the other side has finished."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
+    set_threads(2)
     finished: list[str] = []
 
     def slow() -> None:
@@ -319,17 +311,14 @@ def test_run_pair_waits_for_both_and_raises() -> None:
     def broken() -> None:
         raise KeyError("inside")
 
-    try:
-        x = torch.rand(1, 4, 8, 8)
-        with torch.no_grad():
-            with pytest.raises(KeyError):
-                winograd.run_pair(slow, broken, x)
-            assert finished == ["slow"]
-            with pytest.raises(KeyError):
-                winograd.run_pair(broken, slow, x)
-        assert torch.get_num_threads() == 2
-    finally:
-        torch.set_num_threads(before)
+    x = torch.rand(1, 4, 8, 8)
+    with torch.no_grad():
+        with pytest.raises(KeyError):
+            winograd.run_pair(slow, broken, x)
+        assert finished == ["slow"]
+        with pytest.raises(KeyError):
+            winograd.run_pair(broken, slow, x)
+    assert torch.get_num_threads() == 2
 
 
 def _fork_child(conn: object) -> None:
@@ -342,37 +331,33 @@ def _fork_child(conn: object) -> None:
 
 
 @pytest.mark.skipif(direct_nnpack() is None, reason="PyTorch's CPU library does not export NNPACK's C API")
-def test_pools_work_in_a_forked_child() -> None:
+def test_pools_work_in_a_forked_child(set_threads: Callable[[int], None]) -> None:
     """After pairs and pooled convolutions ran here, a forked child (whose parent's pool threads are
     gone) runs both again instead of waiting forever on them."""
     import multiprocessing
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
+    set_threads(2)
+    x = torch.randn(1, 8, 20, 20)
+    direct = direct_nnpack()
+    assert direct is not None
+    with torch.no_grad():
+        weight, bias = torch.randn(8, 8, 3, 3), torch.randn(8)
+        winograd.run_pair(lambda: direct.conv3x3(x, weight, bias, (1, 1), 2), lambda: 0, x)
+    ctx = multiprocessing.get_context("fork")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_fork_child, args=(child,))
+    proc.start()
     try:
-        x = torch.randn(1, 8, 20, 20)
-        direct = direct_nnpack()
-        assert direct is not None
-        with torch.no_grad():
-            weight, bias = torch.randn(8, 8, 3, 3), torch.randn(8)
-            winograd.run_pair(lambda: direct.conv3x3(x, weight, bias, (1, 1), 2), lambda: 0, x)
-        ctx = multiprocessing.get_context("fork")
-        parent, child = ctx.Pipe()
-        proc = ctx.Process(target=_fork_child, args=(child,))
-        proc.start()
-        try:
-            assert parent.poll(60), "the child hung"
-            assert parent.recv() is True
-            proc.join(30)
-            assert proc.exitcode == 0
-        finally:
-            if proc.is_alive():
-                proc.kill()
+        assert parent.poll(60), "the child hung"
+        assert parent.recv() is True
+        proc.join(30)
+        assert proc.exitcode == 0
     finally:
-        torch.set_num_threads(before)
+        if proc.is_alive():
+            proc.kill()
 
 
-def test_v3_directions_side_by_side_give_the_same_frames() -> None:
+def test_v3_directions_side_by_side_give_the_same_frames(set_threads: Callable[[int], None]) -> None:
     """Real v3.6 weights, real frames: the two directions of every block on two threads give the
     sequential network's output bit for bit; use_winograd switches it on."""
     frames = [to_tensor(f) for f in read_frames(sample_path("bikes"), 0, 3)]
@@ -380,15 +365,13 @@ def test_v3_directions_side_by_side_give_the_same_frames() -> None:
     engine = Interpolator("3.6", device="cpu", precision="fp32", winograd=True)
     flownet = engine.network.flownet
     assert flownet.parallel_directions
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
+    set_threads(2)
     try:
         parallel = engine.interpolate(frames[0], frames[2])
         flownet.parallel_directions = False
         sequential = engine.interpolate(frames[0], frames[2])
     finally:
         flownet.parallel_directions = True  # placed networks are shared between engines
-        torch.set_num_threads(before)
     assert torch.equal(parallel, sequential)
     assert psnr(parallel, frames[1]) > psnr((frames[0] + frames[2]) / 2, frames[1]) + 1.0
 
