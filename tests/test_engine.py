@@ -293,6 +293,38 @@ def test_inputs_not_modified(v36: Interpolator) -> None:
     assert torch.equal(a, a0) and torch.equal(b, b0)
 
 
+@pytest.mark.parametrize("version", ["3.6", "4.25"])
+def test_cpu_glue_runs_nchw(version: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the CPU a channels_last network keeps frames, features and resized flow maps NCHW (its glue runs
+    faster so; the convolutions convert their inputs). In bf16 the frames are bit for bit those of
+    channels_last glue."""
+    import vsrife.arch.ifnet as ifnet
+    from vsrife.engine import PreparedFrame
+
+    path = None
+    if version != "3.6":
+        torch.manual_seed(0)
+        net = build_network(get_model(version).spec)
+        path = tmp_path / f"flownet_v{version}.pkl"
+        torch.save({f"module.{k}": v for k, v in net.flownet.state_dict().items()}, path)
+    eng = Interpolator(version, model_path=None if path is None else str(path), device="cpu", precision="bf16")
+    assert eng.channels_last
+    a, b = frames(64, 96)
+    f0, f1 = eng.prepare(a[None]), eng.prepare(b[None])
+    for f in (f0, f1):
+        assert f.image.is_contiguous() and (f.features is None or f.features.is_contiguous())
+    assert (f0.features is None) == (version == "3.6")
+    out = eng.interpolate_prepared(f0, f1, 0.5)
+
+    def channels_last(f: PreparedFrame) -> PreparedFrame:
+        feats = None if f.features is None else f.features.contiguous(memory_format=torch.channels_last)
+        return PreparedFrame(f.image.contiguous(memory_format=torch.channels_last), feats, f.height, f.width)
+
+    monkeypatch.setattr(ifnet, "cpu_nchw", lambda x: x)
+    ref = eng._run(channels_last(f0), channels_last(f1), 0.5)[:, :, :64, :96].float()
+    assert torch.equal(out, ref)
+
+
 def test_shared_loaded_model_not_modified() -> None:
     """Two engines on one LoadedModel: the second (channels_last) must not change the first (official layout)."""
     model = load_model("3.6")

@@ -18,11 +18,23 @@ __all__ = [
     "SEResBlock",
     "conv_act",
     "conv_bn_act",
+    "cpu_nchw",
     "deconv_act",
     "make_activation",
 ]
 
 Activation = Literal["prelu", "leaky"]
+
+
+def cpu_nchw(x: Tensor) -> Tensor:
+    """``x`` in NCHW on the CPU (unchanged elsewhere): what the glue between convolutions reads best there.
+
+    PyTorch's CPU kernels for bilinear resizing are about 2x slower on channels_last tensors of a few
+    channels (flows, masks, images) than on NCHW ones; a channels_last network's convolutions produce
+    such tensors and convert their own inputs back. The NCHW kernel is the one the official layout
+    runs: in bf16 the same values, in fp32 the same up to the last bit (fused multiply-adds).
+    """
+    return x.contiguous() if x.device.type == "cpu" else x
 
 
 def make_activation(kind: Activation, channels: int) -> nn.Module:
