@@ -154,8 +154,9 @@ def cpu_prefers_winograd() -> bool:
     """Whether fp32 convolutions default to NNPACK's Winograd kernels: on CPUs without AVX-512.
 
     NNPACK has AVX2 kernels only; measured 1.2-1.5x faster end to end than oneDNN's direct AVX2
-    convolutions (README). oneDNN's AVX-512 kernels are about twice as fast as its AVX2 ones, and that
-    comparison is unmeasured, so AVX-512 CPUs keep oneDNN unless asked (``winograd=True``).
+    convolutions (README). Against oneDNN's AVX-512 fp32 kernels it gained only 8% in one run (an
+    AVX512-BF16 machine, where bf16 is the default and faster still), so AVX-512 CPUs keep oneDNN unless
+    asked (``winograd=True``).
     """
     return "avx512f" not in _cpu_flags()
 
