@@ -12,8 +12,10 @@ import math
 import random
 from concurrent.futures import Future
 from fractions import Fraction
+from typing import Any
 
 import pytest
+import torch
 from helpers.vsclips import CLASSIFY_ONLY, digest, duration, same_pixels
 
 vs = pytest.importorskip("vapoursynth")
@@ -177,6 +179,35 @@ def test_output_is_deterministic_whatever_the_order_and_threads(bikes_small: vs.
     assert len(set(reference.values())) >= 7  # real content: distinct frames (only the final repeat is equal)
     for label, hashes in results.items():
         assert hashes == reference, f"{label}: frames {[n for n in forward if hashes[n] != reference[n]]} differ"
+
+
+def test_callbacks_run_with_the_creating_threads_count(
+    bikes_small: vs.VideoNode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """VapourSynth workers keep the torch thread count that was global when they first touched torch;
+    the filter gives every callback the count of the thread that created it (or ``threads=``), so a
+    frame does not depend on which worker rendered it."""
+    from vsrife.engine import Interpolator
+
+    seen: list[int] = []
+    original = Interpolator.interpolate_prepared
+
+    def spy(self: Interpolator, *args: Any, **kwargs: Any) -> Any:
+        seen.append(torch.get_num_threads())
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Interpolator, "interpolate_prepared", spy)
+    before = torch.get_num_threads()
+    try:
+        for creating, option in ((before + 1, 0), (before, 1)):
+            torch.set_num_threads(creating)
+            out = core.rife.RIFE(bikes_small[40:43], factor_num=3, threads=option)
+            torch.set_num_threads(before)
+            seen.clear()
+            _hashes(out, list(range(9))[::-1], 2, True)
+            assert seen and set(seen) == {option or creating}, (creating, option, seen)
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_fractional_factor_is_deterministic_in_reverse(bikes_small: vs.VideoNode) -> None:

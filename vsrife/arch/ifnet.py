@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from vsrife.arch.correlation import BilateralCorrelation
 from vsrife.arch.fusion import ContextNet, FusionNet
-from vsrife.arch.layers import ResConv, conv_act, cpu_nchw
+from vsrife.arch.layers import ResConv, conv_act, cpu_glue
 from vsrife.arch.spec import ArchSpec
 from vsrife.arch.warp import backward_warp
 from vsrife.arch.winograd import SubPixelHeads, run_body, run_pair, winograd_applies
@@ -32,13 +32,13 @@ def _resize(x: Tensor, factor: float) -> Tensor:
     """Bilinear resize by ``factor`` exactly as the official code calls it (identity skipped)."""
     if factor == 1.0:
         return x
-    return F.interpolate(cpu_nchw(x), scale_factor=factor, mode="bilinear", align_corners=False)
+    return F.interpolate(cpu_glue(x), scale_factor=factor, mode="bilinear", align_corners=False)
 
 
 def _fit(x: Tensor, size: torch.Size, is_flow: bool) -> Tensor:
     """Resize ``x`` to ``size``; flow vectors are scaled with the resolution change."""
     h, w = x.shape[2:]
-    x = F.interpolate(cpu_nchw(x), size=tuple(size), mode="bilinear", align_corners=False)
+    x = F.interpolate(cpu_glue(x), size=tuple(size), mode="bilinear", align_corners=False)
     if is_flow:
         # Python scalars, not a gain tensor: no host-to-device copy, so CUDA graphs can capture this.
         gx, gy = size[1] / w, size[0] / h

@@ -18,7 +18,7 @@ __all__ = [
     "SEResBlock",
     "conv_act",
     "conv_bn_act",
-    "cpu_nchw",
+    "cpu_glue",
     "deconv_act",
     "make_activation",
 ]
@@ -26,15 +26,18 @@ __all__ = [
 Activation = Literal["prelu", "leaky"]
 
 
-def cpu_nchw(x: Tensor) -> Tensor:
-    """``x`` in NCHW on the CPU (unchanged elsewhere): what the glue between convolutions reads best there.
+def cpu_glue(x: Tensor) -> Tensor:
+    """``x`` as PyTorch's CPU bilinear resize runs best: NCHW and fp32 (unchanged off the CPU).
 
-    PyTorch's CPU kernels for bilinear resizing are about 2x slower on channels_last tensors of a few
-    channels (flows, masks, images) than on NCHW ones; a channels_last network's convolutions produce
-    such tensors and convert their own inputs back. The NCHW kernel is the one the official layout
-    runs: in bf16 the same values, in fp32 the same up to the last bit (fused multiply-adds).
+    The CPU kernel is about 2x slower on channels_last maps of a few channels (flows, masks, images)
+    than on NCHW ones, and about 2x slower in bf16 than in fp32; a channels_last bf16 network's
+    convolutions produce such maps and convert their own inputs back. fp32 also keeps bf16 heads'
+    flows from being resized and scaled at bf16's 8-bit precision (4.6's bf16 frames 2-5x closer to fp32's).
+    The NCHW kernel is the one the official layout runs: in fp32 the same values up to the last bit.
     """
-    return x.contiguous() if x.device.type == "cpu" else x
+    if x.device.type != "cpu":
+        return x
+    return x.float().contiguous() if x.dtype == torch.bfloat16 else x.contiguous()
 
 
 def make_activation(kind: Activation, channels: int) -> nn.Module:

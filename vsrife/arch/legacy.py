@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from vsrife.arch.layers import SEResBlock, conv_act, conv_bn_act, cpu_nchw
+from vsrife.arch.layers import SEResBlock, conv_act, conv_bn_act, cpu_glue
 from vsrife.arch.spec import ArchSpec
 from vsrife.arch.warp import backward_warp
 
@@ -18,7 +18,7 @@ __all__ = ["IFNetHD", "IFNetHDv2"]
 
 
 def _resize(x: Tensor, factor: float) -> Tensor:
-    return F.interpolate(cpu_nchw(x), scale_factor=factor, mode="bilinear", align_corners=False)
+    return F.interpolate(cpu_glue(x), scale_factor=factor, mode="bilinear", align_corners=False)
 
 
 class IFBlockHD(nn.Module):

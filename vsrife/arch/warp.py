@@ -15,9 +15,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from vsrife.arch import workers
+
 __all__ = ["backward_warp", "base_grid", "cached_grids", "clear_grid_cache"]
 
 _CACHE_SIZE = 16
+_SPLIT_MIN_PIXELS = 1 << 16  # below this a warp takes well under a millisecond: one call
 _grid_cache: OrderedDict[tuple[int, int, torch.device], Tensor] = OrderedDict()
 _grid_lock = threading.Lock()
 
@@ -61,5 +64,46 @@ def backward_warp(image: Tensor, flow: Tensor) -> Tensor:
     div_y = (image.shape[2] - 1.0) / 2.0 or 1.0
     norm = torch.cat((flow[:, 0:1] / div_x, flow[:, 1:2] / div_y), 1)
     grid = (base_grid(h, w, flow.device) + norm).permute(0, 2, 3, 1)
-    out = F.grid_sample(image.float(), grid, mode="bilinear", padding_mode="border", align_corners=True)
+    out = _sample_rows(image.float(), grid)
     return out if dtype == torch.float32 else out.to(dtype)
+
+
+def _sample(image: Tensor, grid: Tensor) -> Tensor:
+    return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=True)
+
+
+def _sample_rows(image: Tensor, grid: Tensor) -> Tensor:
+    """``grid_sample``; on the CPU in inference its output rows split over the caller's intra-op threads.
+
+    PyTorch's CPU kernel parallelises over the batch only, so one frame's warp ran on one core (720p:
+    6-7 ms, a fifth of a 4.6 interpolation). Each output pixel depends on its own grid entry only, so
+    strips of rows give the same values bit for bit. Not with autograd on (training keeps one call).
+    """
+    h, w = grid.shape[1:3]
+    parts = min(torch.get_num_threads(), h, workers.MAX_WORKERS + 1)
+    if (
+        image.device.type != "cpu"
+        or parts < 2
+        or h * w < _SPLIT_MIN_PIXELS
+        or torch.is_grad_enabled()
+        or workers.in_worker()
+    ):
+        return _sample(image, grid)
+    out = torch.empty((image.shape[0], image.shape[1], h, w), dtype=image.dtype)
+    edges = [h * i // parts for i in range(parts + 1)]
+    inference = torch.is_inference_mode_enabled()
+
+    def strip(top: int, bottom: int) -> None:
+        with torch.inference_mode(inference), torch.no_grad():
+            out[:, :, top:bottom] = _sample(image, grid[:, top:bottom])
+
+    pool = workers.pool("warp")
+    futures = [pool.submit(strip, edges[i], edges[i + 1]) for i in range(1, parts)]
+    try:
+        strip(edges[0], edges[1])
+    finally:
+        for future in futures:  # all strips finish before the call returns, even when one failed
+            future.exception()
+    for future in futures:
+        future.result()
+    return out

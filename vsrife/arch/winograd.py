@@ -29,10 +29,8 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from vsrife.arch import workers
 from vsrife.arch.nnpack import direct_nnpack
 
 __all__ = [
@@ -153,19 +152,6 @@ def run_body(body: Callable[[Tensor], Tensor], x: Tensor, serial: bool, restore_
     return out
 
 
-_pair_lock = threading.Lock()
-_pair_pool: ThreadPoolExecutor | None = None
-
-
-def _forget_pair_pool() -> None:
-    """A forked child has none of the parent's worker threads: start a new pool there when needed."""
-    global _pair_lock, _pair_pool
-    _pair_lock, _pair_pool = threading.Lock(), None
-
-
-os.register_at_fork(after_in_child=_forget_pair_pool)
-
-
 def _with_threads[T](threads: int, fn: Callable[[], T], inference: bool) -> T:
     """``fn()`` on this thread with ``threads`` intra-op threads (this thread only), without autograd
     and in the caller's inference mode (both are per thread in PyTorch)."""
@@ -184,6 +170,7 @@ def pair_runs_parallel(x: Tensor) -> bool:
     autograd at all, which is per thread), where Winograd applies, with two threads or more."""
     return (
         not torch.is_grad_enabled()
+        and not workers.in_worker()
         and torch.get_num_threads() >= 2
         and winograd_applies(x, x)
         and direct_nnpack() is not None
@@ -202,13 +189,9 @@ def run_pair[A, B](a: Callable[[], A], b: Callable[[], B], x: Tensor) -> tuple[A
     """
     if not pair_runs_parallel(x):
         return a(), b()
-    global _pair_pool
-    with _pair_lock:
-        if _pair_pool is None:
-            _pair_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="vsrife-pair")
     threads = torch.get_num_threads()
     inference = torch.is_inference_mode_enabled()
-    first = _pair_pool.submit(_with_threads, threads // 2, a, inference)
+    first = workers.pool("pair").submit(_with_threads, threads // 2, a, inference)
     try:
         second = _with_threads(threads - threads // 2, b, inference)
     finally:

@@ -309,8 +309,8 @@ class Interpolator:
         On CUDA channels_last when the network is. On the CPU always NCHW, even for a channels_last
         network: there the full-resolution glue between the convolutions (bilinear resizes of few-channel
         maps, concatenations) runs up to 2x faster on NCHW, and each convolution converts its input
-        itself (see :func:`vsrife.arch.layers.cpu_nchw`; 4.x 1.4x, v3.6 1.1x faster in bf16 at 720p,
-        bit-identical there).
+        itself (see :func:`vsrife.arch.layers.cpu_glue`; in bf16 at 720p 4.x 1.4x, v3.6 1.1x faster,
+        the layout alone changing no value).
         """
         if self.channels_last and self.device.type == "cuda":
             return x.contiguous(memory_format=torch.channels_last)

@@ -206,7 +206,7 @@ class _Renderer:
         self.out_duration = out_duration
         self.pipeline = pipeline
         self.lock = threading.RLock()
-        self.local = threading.local()
+        self.threads = opts.threads or torch.get_num_threads()  # the creating thread's count by default
         self.thumbs: OrderedDict[int, torch.Tensor] = OrderedDict()
         self.pairs: OrderedDict[int, str] = OrderedDict()
         self.ahead: OrderedDict[tuple[int, Fraction], _Result] = OrderedDict()  # run-ahead results
@@ -383,10 +383,12 @@ class _Renderer:
         out.props["_DurationDen"] = d.denominator
 
     def _threads(self) -> None:
-        """torch's intra-op thread count is per OS thread: set it in each VapourSynth worker once."""
-        if self.opts.threads and getattr(self.local, "threads", None) != self.opts.threads:
-            torch.set_num_threads(self.opts.threads)
-            self.local.threads = self.opts.threads
+        """torch's intra-op thread count is per OS thread, and a VapourSynth worker starts with whatever
+        count was global when it first touched torch: set it in each worker (the ``threads`` option, else
+        the creating thread's count), so frames do not depend on which worker renders them (kernels
+        split their sums by thread count: t = 2/3 on bikes changed by 4e-6 between 1 and 2 threads)."""
+        if torch.get_num_threads() != self.threads:
+            torch.set_num_threads(self.threads)
 
 
 @dataclass
