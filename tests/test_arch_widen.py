@@ -89,3 +89,35 @@ def test_engine_widen_option() -> None:
     assert not plain.inference_layout and wide.inference_layout
     assert plain.network is not wide.network  # shared networks are keyed by the option
     torch.testing.assert_close(wide.interpolate(a, b), plain.interpolate(a, b), atol=1e-5, rtol=0)
+
+
+def _pads_inputs(net: torch.nn.Module) -> bool:
+    from vsrife.arch.widen import _PadInputChannels
+
+    return any(isinstance(h, _PadInputChannels) for m in net.modules() for h in m._forward_pre_hooks.values())
+
+
+@pytest.mark.parametrize("version", ["3.6", "4.25.lite"])  # 90 / 45 and 24 / 12 hidden widths
+def test_cpu_layout_keeps_block_inputs(version: str) -> None:
+    """``inputs=False`` (what CPU engines use): hidden widths padded, block inputs as they are (no
+    zero-channel concatenation before each block); the same frames."""
+    torch.manual_seed(0)
+    net = build_network(MODELS[version].spec).eval()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.normal_(0.0, 0.05)
+    wide = copy.deepcopy(net)
+    assert widen_channels(wide, inputs=False) > 0
+    for plain, widened in zip(net.flownet.blocks(), wide.flownet.blocks(), strict=True):
+        first, first_wide = plain.conv0[0][0], widened.conv0[0][0]
+        assert first_wide.in_channels == first.in_channels and first_wide.out_channels % 8 == 0
+    assert not _pads_inputs(wide) and _pads_inputs(inference_layout(copy.deepcopy(net)))
+    a = torch.rand(1, 3, 128, 192)
+    b = torch.roll(a, 6, 3)
+    with torch.no_grad():
+        torch.testing.assert_close(wide(a, b), net(a, b), atol=2e-5, rtol=0)
+
+
+def test_cpu_engine_layout_keeps_block_inputs() -> None:
+    engine = Interpolator("3.6", device="cpu", precision="bf16")
+    assert engine.inference_layout and not _pads_inputs(engine.network)

@@ -70,8 +70,8 @@ class Interpolator:
             or "fp32" asked for); on the CPU frames and the glue between convolutions stay NCHW (faster there).
         cuda_graphs: replay captured CUDA graphs of the network (default: on for CUDA; results are
             the same as eager, launches are cheaper). Off automatically where capture fails.
-        inference_layout: zero-pad block inputs and hidden widths that are not multiples of 8 (90 -> 96
-            in v3.6) so fp16 / bf16 convolutions get tensor-core / AMX kernels, and fold ResConv gains
+        inference_layout: zero-pad block inputs (on CUDA only) and hidden widths that are not multiples
+            of 8 (90 -> 96 in v3.6) so fp16 / bf16 convolutions get tensor-core / AMX kernels, and fold ResConv gains
             into the convolutions; same results up to rounding (default: on in half precision, off in
             fp32, which keeps the official computation). See :mod:`vsrife.arch.widen`.
         keep_freed_memory: on CPU, have glibc keep freed large blocks for reuse instead of unmapping
@@ -456,7 +456,7 @@ class _Placement:
 
 def _place(net: RIFENet, place: _Placement) -> RIFENet:
     if place.layout:
-        widen.inference_layout(net)
+        widen.inference_layout(net, inputs=place.device.type == "cuda")  # tensor cores want 8-wide inputs
     net = net.to(place.device, place.dtype)
     if place.channels_last:
         net = net.to(memory_format=torch.channels_last)
