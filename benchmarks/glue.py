@@ -31,15 +31,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import torch
+from gpu_bench import random_checkpoint  # benchmarks/ is the script's folder: on sys.path
 
 import vsrife.arch.ifnet as ifnet
 import vsrife.arch.legacy as legacy
 import vsrife.arch.warp as warp
-from vsrife.arch import build_network
 from vsrife.arch.layers import cpu_glue
 from vsrife.engine import Interpolator, PreparedFrame
 from vsrife.media import read_frames
-from vsrife.models import get_model
 from vsrife.quality import to_tensor
 from vsrife.samples import sample_path
 
@@ -65,13 +64,8 @@ def _configured(name: str) -> Iterator[None]:
 
 
 def _checkpoint(version: str, folder: Path) -> str | None:
-    if version == "3.6":
-        return None
-    torch.manual_seed(0)
-    net = build_network(get_model(version).spec)
-    path = folder / f"flownet_v{version}.pkl"
-    torch.save({f"module.{k}": v for k, v in net.flownet.state_dict().items()}, path)
-    return str(path)
+    """v3.6: its real weights (None); 4.x: gpu_bench's seeded official-layout file."""
+    return None if version == "3.6" else str(random_checkpoint(version, folder))
 
 
 def _channels_last(f: PreparedFrame) -> PreparedFrame:
