@@ -49,7 +49,9 @@ _VARIANTS: dict[str, dict[str, Any]] = {
     "default_official_layout": _PLAIN,
     "default_cudnn_benchmark": {},
     "compiled": {"torch_compile": True},
+    "tensorrt": {"trt": True},  # with --trt only (extra trt): the first run builds the engine (minutes)
 }
+_OPT_IN = ("compiled", "tensorrt")
 
 
 def random_checkpoint(version: str, folder: Path) -> Path:
@@ -88,7 +90,8 @@ def model_alone(engine: Interpolator, width: int, height: int, frames: int) -> d
     _sync(dev)
     elapsed = time.perf_counter() - start
     out: dict[str, Any] = {"interpolations_per_s": round(frames / elapsed, 2), "cuda_graphs": engine.cuda_graphs,
-                           "torch_compile": engine.torch_compile, "first_call_s": round(warmup_s, 2)}  # fmt: skip
+                           "torch_compile": engine.torch_compile, "tensorrt": engine.tensorrt,
+                           "first_call_s": round(warmup_s, 2)}  # fmt: skip
     if dev.type == "cuda":
         out["peak_gpu_mib"] = round(torch.cuda.max_memory_allocated(dev) / 2**20, 1)
     out["_first"] = first
@@ -219,10 +222,11 @@ def main() -> None:
     ap.add_argument("--vspipe-models", default=None, help="models also run through vspipe (default: all)")
     ap.add_argument("--profile", action=argparse.BooleanOptionalAction, default=True, help="kernel table (CUDA)")
     ap.add_argument("--repeats", type=int, default=1, help="CUDA: alternate run-ahead on/off this many times")
-    ap.add_argument("--variants", default=",".join(_VARIANTS),
+    ap.add_argument("--variants", default=",".join(k for k in _VARIANTS if k not in _OPT_IN),
                     help=f"network-alone variants on CUDA (of {', '.join(_VARIANTS)})")  # fmt: skip
     ap.add_argument("--compile", action="store_true",
                     help="also torch_compile=True: network, filter, vspipe (compile time reported apart)")  # fmt: skip
+    ap.add_argument("--trt", action="store_true", help="also trt=True on the network alone (needs torch-tensorrt)")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/gpu_bench.json"))
     args = ap.parse_args()
     try:
@@ -250,6 +254,8 @@ def main() -> None:
                 chosen = args.variants.split(",") if cuda else ["default"]
                 if args.compile and "compiled" not in chosen:
                     chosen.append("compiled")
+                if args.trt and cuda and "tensorrt" not in chosen:
+                    chosen.append("tensorrt")
                 variants = {k: v for k, v in _VARIANTS.items() if k in chosen}
                 for mode, kwargs in variants.items():
                     torch.backends.cudnn.benchmark = mode.endswith("cudnn_benchmark")
@@ -266,9 +272,10 @@ def main() -> None:
                         if mode in runs:
                             diff = (runs[mode]["_first"] - runs["eager_nchw"]["_first"]).abs().max()
                             entry[f"{mode}_vs_eager_nchw_max_abs"] = float(diff)
-                if "compiled" in runs and "default" in runs:
-                    diff = (runs["compiled"]["_first"] - runs["default"]["_first"]).abs().max()
-                    entry["compiled_vs_default_max_abs"] = float(diff)
+                for fast in ("compiled", "tensorrt"):
+                    if fast in runs and "default" in runs:
+                        diff = (runs[fast]["_first"] - runs["default"]["_first"]).abs().max()
+                        entry[f"{fast}_vs_default_max_abs"] = float(diff)
                 entry["model"] = {k: {kk: vv for kk, vv in v.items() if kk != "_first"} for k, v in runs.items()}
                 del runs
                 if cuda and args.profile:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers.checkpoints import seeded_checkpoint
 from torch import nn
 
 from vsrife.arch import build_network, winograd
@@ -438,10 +439,7 @@ def test_engine_winograd_defaults_and_errors() -> None:
 
 def test_engine_winograd_4x_folds_gains(tmp_path: Path) -> None:
     """4.6 (random weights, official file layout): ResConv gains folded, frames as the direct engine's."""
-    torch.manual_seed(0)
-    net = build_network(MODELS["4.6"].spec)
-    path = tmp_path / "flownet_v4.6.pkl"
-    torch.save({f"module.{k}": v for k, v in net.flownet.state_dict().items()}, path)
+    path = seeded_checkpoint("4.6", tmp_path)
     assert not Interpolator("4.6", model_path=str(path), device="cpu").winograd  # 4.x: not by default (no gain)
     direct = Interpolator("4.6", model_path=str(path), device="cpu", precision="fp32", channels_last=True)
     wino = Interpolator("4.6", model_path=str(path), device="cpu", precision="fp32", channels_last=True, winograd=True)

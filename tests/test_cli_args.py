@@ -309,7 +309,7 @@ def test_console_script_and_module_entry_points() -> None:
 
 
 def test_filter_options_reach_the_filter_arguments() -> None:
-    """--threads and --compile become core.rife.RIFE's threads / torch_compile (off unless asked)."""
+    """--threads, --compile and --trt become core.rife.RIFE's threads / torch_compile / trt (off unless asked)."""
     from vsrife.cli.args import add_filter_options, filter_kwargs
 
     parser = argparse.ArgumentParser()
@@ -318,3 +318,6 @@ def test_filter_options_reach_the_filter_arguments() -> None:
     assert plain["torch_compile"] == 0 and plain["threads"] == 0
     asked = filter_kwargs(parser.parse_args(["--compile", "--threads", "3"]))
     assert asked["torch_compile"] == 1 and asked["threads"] == 3
+    assert plain["trt"] == 0 and "trt_cache_dir" not in plain
+    trt = filter_kwargs(parser.parse_args(["--trt", "--trt-cache-dir", "/engines"]))
+    assert trt["trt"] == 1 and trt["trt_cache_dir"] == "/engines"

@@ -5,10 +5,12 @@ Run on a GPU machine with ``pytest -m cuda`` (``scripts/gpu_check.sh`` does, plu
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
 import torch
+from helpers.checkpoints import seeded_checkpoint
 
 from vsrife.engine import Interpolator
 from vsrife.media import read_frames
@@ -28,14 +30,9 @@ def triplet() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 
 
 def _random_engine(version: str, tmp: Path, **kwargs: object) -> Interpolator:
-    from vsrife.arch import build_network
-    from vsrife.models import get_model
-
     path = tmp / f"flownet_v{version}.pkl"
     if not path.exists():
-        torch.manual_seed(0)
-        net = build_network(get_model(version).spec)
-        torch.save({f"module.{k}": v for k, v in net.flownet.state_dict().items()}, path)
+        seeded_checkpoint(version, tmp)
     return Interpolator(version, model_path=str(path), device="cuda", **kwargs)  # type: ignore[arg-type]
 
 
@@ -167,3 +164,44 @@ def test_cuda_transfer_modes_agree(fmt: str, monkeypatch: pytest.MonkeyPatch) ->
     for other in variants[1:]:
         for a, b in zip(results[variants[0]], results[other], strict=True):
             assert np.array_equal(a, b), other
+
+
+_HAS_TRT = importlib.util.find_spec("torch_tensorrt") is not None
+
+
+@pytest.mark.skipif(not _HAS_TRT, reason="torch-tensorrt not installed (extra trt)")
+@pytest.mark.parametrize("version", ["4.6", "4.25", "3.6"])
+def test_cuda_tensorrt_engine_is_built_once_and_matches_eager(
+    version: str, triplet: tuple[torch.Tensor, ...], tmp_path: Path
+) -> None:
+    """trt=True: the first engine builds into the cache, a second one loads it (no build); fp16 frames
+    are the eager engine's picture (TensorRT picks its own kernels and fusions)."""
+    a, _, b = (x.cuda() for x in triplet)
+    cache = tmp_path / "engines"
+
+    def make(**kwargs: object) -> Interpolator:
+        if version == "3.6":
+            return Interpolator("3.6", device="cuda", **kwargs)  # type: ignore[arg-type]
+        return _random_engine(version, tmp_path, **kwargs)
+
+    eager = make()
+    first = make(trt=True, trt_cache_dir=str(cache))
+    assert first.cuda_graphs == "off"
+    for t in (0.5, 0.3) if version != "3.6" else (0.5,):
+        ref, out = eager.interpolate(a, b, t), first.interpolate(a, b, t)
+        assert first.tensorrt == "on", first.tensorrt
+        assert float((out - ref).abs().max()) < 0.05 and psnr(out.cpu(), ref.cpu()) > 45.0, t
+    assert first._trt is not None and first._trt.builds == 1
+    assert len(list(cache.glob("*.trt.pt2"))) == 1
+    second = make(trt=True, trt_cache_dir=str(cache))
+    again = second.interpolate(a, b, 0.5)
+    assert second.tensorrt == "on" and second._trt is not None and second._trt.builds == 0
+    assert float((again - first.interpolate(a, b, 0.5)).abs().max()) == 0.0
+
+
+def test_cuda_tensorrt_argument_errors(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"trt is not supported by model 4\.0"):
+        _random_engine("4.0", tmp_path, trt=True)
+    if not _HAS_TRT:
+        with pytest.raises(ValueError, match=r"pip install 'vsrife\[trt\]'"):
+            Interpolator(device="cuda", trt=True)

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers.checkpoints import seeded_checkpoint
 from torch import Tensor, nn
 
 from vsrife.arch import build_network
@@ -295,13 +296,7 @@ def test_inputs_not_modified(v36: Interpolator) -> None:
 
 def _seeded_checkpoint(version: str, folder: Path, seed: int = 0) -> str | None:
     """An official-layout 4.x file with seeded random weights (None for 3.6: the real weights)."""
-    if version == "3.6":
-        return None
-    torch.manual_seed(seed)
-    net = build_network(get_model(version).spec)
-    path = folder / f"flownet_v{version}.pkl"
-    torch.save({f"module.{k}": v for k, v in net.flownet.state_dict().items()}, path)
-    return str(path)
+    return None if version == "3.6" else str(seeded_checkpoint(version, folder, seed))
 
 
 @pytest.mark.parametrize("version", ["3.6", "4.25"])

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from helpers.checkpoints import seeded_checkpoint
 
 import vsrife.engine.compiled as compiled_module
 from vsrife.engine import Interpolator
@@ -62,13 +63,7 @@ def test_compiled_4x_takes_t_as_input_without_recompiling(tmp_path: Path) -> Non
     timestep input runs t != 1/2 (linear mode) eagerly, so those frames are eager's exactly."""
     from torch._dynamo.utils import counters
 
-    from vsrife.arch import build_network
-    from vsrife.models import get_model
-
-    torch.manual_seed(0)
-    net = build_network(get_model("4.6").spec)
-    path = tmp_path / "flownet_v4.6.pkl"
-    torch.save({f"module.{k}": v for k, v in net.flownet.state_dict().items()}, path)
+    path = seeded_checkpoint("4.6", tmp_path)
     a, b = _pair()
     eager = Interpolator("4.6", model_path=str(path), device="cpu", precision="fp32")
     fast = Interpolator("4.6", model_path=str(path), device="cpu", precision="fp32", torch_compile=True)

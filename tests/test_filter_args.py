@@ -106,6 +106,9 @@ CASES: list[tuple[str, Any, Callable[[], Any], list[str]]] = [
     ("threads-neg", {"threads": -1}, _clip, ["threads", "non-negative", "-1"]),
     ("ensemble-2", {"ensemble": 2}, _clip, ["ensemble", "boolean"]),
     ("torch_compile-2", {"torch_compile": 2}, _clip, ["torch_compile", "boolean"]),
+    ("trt-2", {"trt": 2}, _clip, ["trt", "boolean"]),
+    ("trt-on-cpu", {"trt": 1, "device": "cpu"}, _clip, ["trt needs a CUDA device", "'cpu'"]),
+    ("trt-and-compile", {"trt": 1, "torch_compile": 1}, _clip, ["trt and torch_compile exclude each other"]),
     (
         "ensemble-on-4.22",
         lambda f: {"model": "4.22", "model_path": str(f["v422"]), "ensemble": True},
@@ -247,8 +250,8 @@ def test_registered_signature_has_every_python_parameter(namespace: str) -> None
         expected = kinds[type(default)] if default is not None else None
         if expected is not None:
             assert kind == expected, f"{name}: registered {kind}, Python default {default!r}"
-        else:  # None defaults: model / model_path are strings, fps_* integers
-            assert kind == ("data" if name.startswith("model") else "int"), name
+        else:  # None defaults: the annotation tells (model, model_path, trt_cache_dir strings; fps_* integers)
+            assert kind == ("data" if "str" in str(param.annotation) else "int"), (name, param.annotation)
 
 
 def test_allocator_tuned_for_mid_size_clips_only(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -51,6 +51,8 @@ EXPECTED_ARGS = [
     ("timestep_mode", "data", True),
     ("threads", "int", True),
     ("torch_compile", "int", True),
+    ("trt", "int", True),
+    ("trt_cache_dir", "data", True),
 ]
 
 # A stand-in vsrife.filter for subprocess scripts: doubles the frame rate, fails on factor_num=7.

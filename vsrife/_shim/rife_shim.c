@@ -50,7 +50,7 @@
     "fps_num:int:opt;fps_den:int:opt;scale:float:opt;ensemble:int:opt;sc:int:opt;"             \
     "sc_threshold:float:opt;sc_method:data:opt;on_cut:data:opt;skip:int:opt;"                  \
     "skip_threshold:float:opt;device:data:opt;precision:data:opt;timestep_mode:data:opt;"      \
-    "threads:int:opt;torch_compile:int:opt;"
+    "threads:int:opt;torch_compile:int:opt;trt:int:opt;trt_cache_dir:data:opt;"
 #define RIFE_RETURN "clip:vnode;"
 
 /* ---- the slice of the CPython C API this file uses, resolved at run time ---- */

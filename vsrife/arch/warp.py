@@ -26,21 +26,31 @@ _grid_lock = threading.Lock()
 
 
 def base_grid(height: int, width: int, device: torch.device) -> Tensor:
-    """Identity sampling grid of shape (1, 2, H, W) in float32, cached (LRU) per size and device."""
+    """Identity sampling grid of shape (1, 2, H, W) in float32, cached (LRU) per size and device.
+
+    Not cached while ``torch.compile`` / ``torch.export`` trace: there the grid is a traced (fake)
+    tensor, part of the graph, that eager calls must never find in the cache.
+    """
+    if torch.compiler.is_compiling():
+        return _identity_grid(height, width, device)
     key = (height, width, device)
     with _grid_lock:
         grid = _grid_cache.get(key)
         if grid is not None:
             _grid_cache.move_to_end(key)
             return grid
-    xs = torch.linspace(-1.0, 1.0, width, dtype=torch.float32, device=device).view(1, 1, 1, width)
-    ys = torch.linspace(-1.0, 1.0, height, dtype=torch.float32, device=device).view(1, 1, height, 1)
-    grid = torch.cat((xs.expand(1, 1, height, width), ys.expand(1, 1, height, width)), 1)
+    grid = _identity_grid(height, width, device)
     with _grid_lock:
         _grid_cache[key] = grid
         while len(_grid_cache) > _CACHE_SIZE:
             _grid_cache.popitem(last=False)
     return grid
+
+
+def _identity_grid(height: int, width: int, device: torch.device) -> Tensor:
+    xs = torch.linspace(-1.0, 1.0, width, dtype=torch.float32, device=device).view(1, 1, 1, width)
+    ys = torch.linspace(-1.0, 1.0, height, dtype=torch.float32, device=device).view(1, 1, height, 1)
+    return torch.cat((xs.expand(1, 1, height, width), ys.expand(1, 1, height, width)), 1)
 
 
 def cached_grids() -> list[Tensor]:
@@ -77,7 +87,9 @@ def _sample_rows(image: Tensor, grid: Tensor) -> Tensor:
 
     PyTorch's CPU kernel parallelises over the batch only, so one frame's warp ran on one core (720p:
     6-7 ms, a fifth of a 4.6 interpolation). Each output pixel depends on its own grid entry only, so
-    strips of rows give the same values bit for bit. Not with autograd on (training keeps one call).
+    strips of rows give the same values bit for bit. Not with autograd on (training keeps one call),
+    nor while ``torch.compile`` / ``torch.export`` trace the network (the graph gets one ``grid_sample``;
+    worker threads cannot run traced tensors).
     """
     h, w = grid.shape[1:3]
     parts = min(torch.get_num_threads(), h, workers.MAX_WORKERS + 1)
@@ -86,6 +98,7 @@ def _sample_rows(image: Tensor, grid: Tensor) -> Tensor:
         or parts < 2
         or h * w < _SPLIT_MIN_PIXELS
         or torch.is_grad_enabled()
+        or torch.compiler.is_compiling()
         or workers.in_worker()
     ):
         return _sample(image, grid)

@@ -161,6 +161,9 @@ def add_filter_options(parser: argparse.ArgumentParser) -> None:
     add_device_options(g, threads=True)
     g.add_argument("--compile", dest="torch_compile", action="store_true",
                    help="torch.compile the network (faster after a compile of seconds to minutes)")  # fmt: skip
+    g.add_argument("--trt", action="store_true",
+                   help="TensorRT engines (CUDA, extra trt; built once per model, size and GPU, cached)")  # fmt: skip
+    g.add_argument("--trt-cache-dir", metavar="DIR", help="folder of built TensorRT engines (default: user cache)")
 
 
 def add_device_options(group: argparse._ActionsContainer, threads: bool = False) -> None:
@@ -186,7 +189,10 @@ def filter_kwargs(args: argparse.Namespace) -> dict[str, object]:
         "timestep_mode": args.timestep_mode,
         "threads": args.threads,
         "torch_compile": int(args.torch_compile),
+        "trt": int(args.trt),
     }
+    if args.trt_cache_dir is not None:
+        kwargs["trt_cache_dir"] = args.trt_cache_dir
     if args.model is not None:
         kwargs["model"] = args.model
     if args.model_path is not None:

@@ -39,6 +39,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scale", type=float, default=1.0, help="flow resolution factor")
     p.add_argument("--compile", dest="torch_compile", action="store_true",
                    help="torch.compile the network (the compile is in the warm-up, reported as warmup_s)")  # fmt: skip
+    p.add_argument("--trt", action="store_true", help="TensorRT engines (CUDA; build or cached load in the warm-up)")
+    p.add_argument("--trt-cache-dir", metavar="DIR", help="folder of built TensorRT engines (default: user cache)")
     p.add_argument("--frames", type=parse_positive_int, default=10, help="timed interpolations per path (default 10)")
     p.add_argument("--path", choices=("model", "filter", "both"), default="both", help="what to time (default both)")
     p.add_argument("--input", metavar="VIDEO", help="use real frames from VIDEO (resized) instead of synthetic ones")
@@ -100,7 +102,7 @@ def _bench_model(args: argparse.Namespace) -> dict[str, Any]:
     try:
         engine = Interpolator(
             args.model, model_path=args.model_path, device=args.device, precision=args.precision, scale=args.scale,
-            torch_compile=args.torch_compile,
+            torch_compile=args.torch_compile, trt=args.trt, trt_cache_dir=args.trt_cache_dir,
         )  # fmt: skip
     except (ValueError, RuntimeError) as exc:
         raise CliError(str(exc)) from None
@@ -152,6 +154,7 @@ def _bench_model(args: argparse.Namespace) -> dict[str, Any]:
         "load_s": load,
         "warmup_s": warmup,
         "torch_compile": engine.torch_compile,
+        "tensorrt": engine.tensorrt,
         "winograd": engine.winograd,
         "interpolations": args.frames,
         "seconds": elapsed,
@@ -173,7 +176,10 @@ def _bench_filter(args: argparse.Namespace) -> dict[str, Any]:
         "scale": args.scale,
         "threads": args.threads,
         "torch_compile": int(args.torch_compile),
+        "trt": int(args.trt),
     }
+    if args.trt_cache_dir:
+        kwargs["trt_cache_dir"] = args.trt_cache_dir
     if args.model:
         kwargs["model"] = args.model
     if args.model_path:

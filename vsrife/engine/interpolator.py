@@ -30,6 +30,7 @@ from vsrife.engine import devices
 from vsrife.engine.compiled import CompiledNetwork
 from vsrife.engine.devices import resolve_device, resolve_precision
 from vsrife.engine.graphs import CudaGraphs
+from vsrife.engine.tensorrt import EngineCache, ExportedCall, TensorRTNetwork
 from vsrife.models import store
 from vsrife.models.loading import LoadedModel, load_model, resolve_files
 from vsrife.models.registry import DEFAULT_MODEL, get_model
@@ -92,6 +93,12 @@ class Interpolator:
             build has no NNPACK (see :attr:`winograd`). With it, HD v3.x blocks also run their two
             directions side by side on half of the calling thread's cores each (bit-identical; 1.16x
             at 720p on two cores). See :mod:`vsrife.arch.winograd`.
+        trt: run the network as TensorRT engines built by torch-tensorrt (CUDA; extra ``trt``): one
+            build of minutes per model, frame size, precision, GPU and TensorRT version, cached on disk
+            in ``trt_cache_dir`` (default ``<user cache>/vsrife/engines``). CUDA graphs default to off
+            with it. Falls back to eager where building fails; see :attr:`tensorrt` and
+            :mod:`vsrife.engine.tensorrt`.
+        trt_cache_dir: folder of built TensorRT engines.
     """
 
     def __init__(
@@ -111,6 +118,8 @@ class Interpolator:
         keep_freed_memory: bool | None = None,
         torch_compile: bool = False,
         winograd: bool | None = None,
+        trt: bool = False,
+        trt_cache_dir: str | Path | None = None,
     ) -> None:
         if scale not in SCALES:
             raise ValueError(f"scale must be one of {', '.join(map(str, SCALES))}, got {scale!r}")
@@ -120,6 +129,10 @@ class Interpolator:
             raise ValueError(f"cache_frames must be at least 2, got {cache_frames}")
         self.device = resolve_device(device)
         self.dtype = resolve_precision(precision, self.device)
+        if trt and torch_compile:
+            raise ValueError("trt and torch_compile exclude each other (TensorRT builds its own kernels)")
+        if trt and self.device.type != "cuda":
+            raise ValueError(f"trt needs a CUDA device, got device {str(self.device)!r}")
         self._tune_on_large = keep_freed_memory is None and self.device.type == "cpu"
         if self.device.type == "cpu":
             devices.share_heaps()  # before worker threads allocate: one heap does not fragment across threads
@@ -158,6 +171,8 @@ class Interpolator:
         self._winograd = any(isinstance(m, WinogradConv2d) for m in net.modules())
         if ensemble and self.spec.ensemble == "none":
             raise ValueError(f"ensemble is not supported by model {loaded.name} (Practical-RIFE 4.21 and later)")
+        if trt and self.spec.large_motion_restart:
+            raise ValueError(f"trt is not supported by model {loaded.name} (large-motion restart is a host decision)")
         if timestep_mode == "native" and not self.spec.timestep_input:
             raise ValueError(f'timestep_mode "native" needs a 4.x model; {loaded.name} has no timestep input')
         self.scale = float(scale)
@@ -175,8 +190,20 @@ class Interpolator:
         self._mids: OrderedDict[Hashable, PreparedFrame] = OrderedDict()
         self._cache_frames = cache_frames
         self._lock = threading.RLock()
+        self._trt: TensorRTNetwork | None = None
+        if trt:
+            call = ExportedCall(net, dtype=self.dtype, scale=self.scale, ensemble=self.ensemble)
+            fields = {
+                "model": loaded.name,
+                "dtype": str(self.dtype),
+                "channels_last": self.channels_last,
+                "inference_layout": self.inference_layout,
+                "scale": self.scale,
+                "ensemble": self.ensemble,
+            }
+            self._trt = TensorRTNetwork(call, self.device, EngineCache(trt_cache_dir), fields)
         if cuda_graphs is None:
-            cuda_graphs = self.device.type == "cuda"
+            cuda_graphs = self.device.type == "cuda" and not trt
         if cuda_graphs and self.device.type != "cuda":
             raise ValueError(f"cuda_graphs needs a CUDA device, got device {str(self.device)!r}")
         # 4.0/4.1 decide on the host whether to restart at doubled scales: not capturable.
@@ -292,6 +319,13 @@ class Interpolator:
         return "on" if self._graphs.disabled is None else f"disabled: {self._graphs.disabled}"
 
     @property
+    def tensorrt(self) -> str:
+        """``"on"``, ``"off"`` or ``"disabled: <reason>"`` (building failed; the network runs eagerly)."""
+        if self._trt is None:
+            return "off"
+        return "on" if self._trt.disabled is None else f"disabled: {self._trt.disabled}"
+
+    @property
     def winograd(self) -> bool:
         """Whether the network's 3x3 convolutions run NNPACK's Winograd kernels (CPU fp32)."""
         return self._winograd
@@ -342,13 +376,17 @@ class Interpolator:
         cache: bool = True,
     ) -> Tensor:  # fmt: skip
         """One network call under the engine's precision, clamped to [0, 1] in fp32."""
+        if self._trt is not None and (self.spec.timestep_input or t == 0.5):
+            with torch.no_grad():
+                out = self._trt(img0, img1, _t_tensor(t, img0.device), feat0, feat1)
+            if out is not None:
+                return out.float().clamp_(0.0, 1.0)
         net: CompiledNetwork | RIFENet = self.network
         if self._compiled is not None:
             if self.spec.timestep_input:
                 # t as a tensor: one compiled graph for every t (a Python float would be traced as a constant)
                 net = self._compiled
-                if not isinstance(t, Tensor):
-                    t = torch.full((1,), float(t), dtype=torch.float32, device=img0.device)
+                t = _t_tensor(t, img0.device)
             elif t == 0.5:
                 # Families without a timestep input branch on t in Python (linear mode); the compiled
                 # graph is traced at t = 0.5 only, other t run eagerly.
@@ -504,6 +542,11 @@ def _shared_network(
         while len(_shared) > _SHARED_MAX:
             _shared.popitem(last=False)
     return loaded, net
+
+
+def _t_tensor(t: Tensor | float, device: torch.device) -> Tensor:
+    """t as a (1,) float32 tensor on ``device`` (compiled graphs and engines take it as an input)."""
+    return t if isinstance(t, Tensor) else torch.full((1,), float(t), dtype=torch.float32, device=device)
 
 
 def _round_up(x: int, m: int) -> int:

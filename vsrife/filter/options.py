@@ -65,6 +65,8 @@ class FilterOptions:
     timestep_mode: str
     threads: int
     torch_compile: bool
+    trt: bool
+    trt_cache_dir: str | None
 
     @classmethod
     def parse(
@@ -85,6 +87,8 @@ class FilterOptions:
         timestep_mode: Any = "auto",
         threads: Any = 0,
         torch_compile: Any = False,
+        trt: Any = False,
+        trt_cache_dir: Any = None,
     ) -> FilterOptions:
         if isinstance(scale, bool) or scale not in SCALES:
             raise ValueError(f"scale must be one of {', '.join(map(str, SCALES))}, got {scale!r}")
@@ -106,4 +110,6 @@ class FilterOptions:
             timestep_mode=_text("timestep_mode", timestep_mode, TIMESTEP_MODES),
             threads=threads,
             torch_compile=_flag("torch_compile", torch_compile),
+            trt=_flag("trt", trt),
+            trt_cache_dir=None if trt_cache_dir is None else _text("trt_cache_dir", trt_cache_dir) or None,
         )

@@ -73,6 +73,8 @@ def RIFE(
     timestep_mode: str = "auto",
     threads: int = 0,
     torch_compile: bool = False,
+    trt: bool = False,
+    trt_cache_dir: str | None = None,
 ) -> vs.VideoNode:
     """Raise the frame rate of ``clip`` with RIFE.
 
@@ -94,11 +96,15 @@ def RIFE(
         threads: torch CPU threads per worker (0: torch default).
         torch_compile: compile the network with ``torch.compile`` (faster after a compile of
             seconds to minutes at the first frame; eager where compiling fails).
+        trt: run the network as TensorRT engines (CUDA, extra ``trt``); the first run per model, frame
+            size, precision and GPU builds them (minutes) into ``trt_cache_dir`` (default
+            ``<user cache>/vsrife/engines``), later runs load them.
     """
     try:
         return _build(
             clip, model, model_path, factor_num, factor_den, fps_num, fps_den, scale, ensemble, sc, sc_threshold,
-            sc_method, on_cut, skip, skip_threshold, device, precision, timestep_mode, threads, torch_compile,
+            sc_method, on_cut, skip, skip_threshold, device, precision, timestep_mode, threads, torch_compile, trt,
+            trt_cache_dir,
         )  # fmt: skip
     except (ValueError, TypeError, ModelLoadError, FetchError, KeyError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
@@ -126,6 +132,8 @@ def _build(
     timestep_mode: Any,
     threads: Any,
     torch_compile: Any,
+    trt: Any,
+    trt_cache_dir: Any,
 ) -> vs.VideoNode:
     if not isinstance(clip, vs.VideoNode):
         raise ValueError(f"clip must be a VapourSynth video clip, got {type(clip).__name__}")
@@ -138,7 +146,8 @@ def _build(
     opts = FilterOptions.parse(
         model=model, model_path=model_path, scale=scale, ensemble=ensemble, sc=sc, sc_threshold=sc_threshold,
         sc_method=sc_method, on_cut=on_cut, skip=skip, skip_threshold=skip_threshold, device=device,
-        precision=precision, timestep_mode=timestep_mode, threads=threads, torch_compile=torch_compile,
+        precision=precision, timestep_mode=timestep_mode, threads=threads, torch_compile=torch_compile, trt=trt,
+        trt_cache_dir=trt_cache_dir,
     )  # fmt: skip
     src_fps = Fraction(clip.fps_num, clip.fps_den) if clip.fps_den else Fraction(0)
     factor = rate_factor(factor_num, factor_den, fps_num, fps_den, src_fps)
@@ -149,6 +158,7 @@ def _build(
         scale=opts.scale, ensemble=opts.ensemble, timestep_mode=opts.timestep_mode,
         # decided now, before VapourSynth's worker threads start allocating (they then share one heap)
         keep_freed_memory=keeps_freed_memory_for(clip.width * clip.height), torch_compile=opts.torch_compile,
+        trt=opts.trt, trt_cache_dir=opts.trt_cache_dir,
     )  # fmt: skip
     out_fps = timing.out_fps(src_fps)
     converter = ColorConverter(fmt, clip.width, clip.height, engine.device, pinned=_TRANSFER == "pinned")
