@@ -1,5 +1,7 @@
 """``trt``: what runs without a GPU - the exported graph TensorRT is built from, the engine cache and its
-keys, and the argument errors. Building and running engines is in ``tests/test_cuda.py``."""
+keys, the per-layout engine wrapper (with torch.export's save/load standing in for torch-tensorrt's
+compile/save/load, the only calls not run here) and the argument errors. Building and running real
+engines is in ``tests/test_cuda.py``."""
 
 from __future__ import annotations
 
@@ -12,12 +14,14 @@ from helpers.checkpoints import seeded_checkpoint
 from torch._subclasses.fake_tensor import FakeTensor
 
 import vsrife.arch.warp as warp
+import vsrife.engine.tensorrt as trt_module
 from vsrife.arch import build_network
 from vsrife.engine import Interpolator
 from vsrife.engine.tensorrt import (
     ENGINE_SUFFIX,
     EngineCache,
     ExportedCall,
+    TensorRTNetwork,
     engine_key,
     export_network,
     network_digest,
@@ -159,3 +163,85 @@ def test_trt_argument_errors() -> None:
 def test_missing_tensorrt_names_the_extra() -> None:
     with pytest.raises(ValueError, match=r"trt=True needs torch-tensorrt and TensorRT \(pip install 'vsrife\[trt\]'\)"):
         tensorrt_versions()
+
+
+def _small_prepared(engine: Interpolator, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    a, b = _pair()
+    f0, f1 = engine.prepare(a[..., :96, :width]), engine.prepare(b[..., :96, :width])
+    return f0.image, f1.image
+
+
+def _exported_backend(monkeypatch: pytest.MonkeyPatch, versions: dict[str, str]) -> list[Path]:
+    """TensorRTNetwork with torch.export's own save/load where torch-tensorrt compiles and saves: everything
+    but the TensorRT build itself. Returns the list of files built."""
+    built: list[Path] = []
+
+    def build(program: torch.export.ExportedProgram, inputs: object, device: object, path: Path) -> None:
+        built.append(path)
+        torch.export.save(program, path)
+
+    monkeypatch.setattr(trt_module, "tensorrt_versions", lambda: dict(versions))
+    monkeypatch.setattr(trt_module, "build_engine", build)
+    monkeypatch.setattr(trt_module, "load_engine", lambda path: torch.export.load(path).module())
+    return built
+
+
+def test_engine_per_layout_built_once_then_loaded_by_later_engines(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    built = _exported_backend(monkeypatch, {"tensorrt": "11.1.0", "torch_tensorrt": "2.14.0"})
+    engine = Interpolator("3.6", device="cpu", precision="fp32", winograd=False)
+
+    def network() -> TensorRTNetwork:
+        call = ExportedCall(engine.network, dtype=engine.dtype, scale=engine.scale, ensemble=engine.ensemble)
+        return TensorRTNetwork(call, engine.device, EngineCache(tmp_path), {"model": engine.name})
+
+    first = network()
+    t = torch.full((1,), 0.5)
+    img0, img1 = _small_prepared(engine, 128)
+    out = first(img0, img1, t, None, None)
+    assert out is not None and first.builds == 1 and first.disabled is None
+    with torch.no_grad():
+        assert (out.clamp(0, 1) - engine._forward(img0, img1, 0.5, None, None)).abs().max().item() < 1e-5
+    again = first(img0, img1, t, None, None)
+    assert again is not None and torch.equal(again, out) and first.builds == 1  # the loaded module is kept
+    wide0, wide1 = _small_prepared(engine, 160)
+    assert first(wide0, wide1, t, None, None) is not None and first.builds == 2  # another size, another engine
+    assert len(list(tmp_path.glob(f"*{ENGINE_SUFFIX}"))) == 2 and not list(tmp_path.glob("*.partial"))
+
+    later = network()  # a new process, a re-created filter: loads, builds nothing
+    loaded = later(img0, img1, t, None, None)
+    assert later.builds == 0 and loaded is not None and torch.equal(loaded, out)
+    assert len(built) == 2
+
+    _exported_backend(monkeypatch, {"tensorrt": "11.2.0", "torch_tensorrt": "2.14.0"})
+    upgraded = network()  # engines of another TensorRT are not used
+    assert upgraded(img0, img1, t, None, None) is not None and upgraded.builds == 1
+
+
+def test_engine_build_failure_falls_back_to_eager(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    _exported_backend(monkeypatch, {"tensorrt": "11.1.0", "torch_tensorrt": "2.14.0"})
+    attempts: list[int] = []
+
+    def unsupported(*args: object) -> None:
+        attempts.append(1)
+        raise RuntimeError("no converter for aten.foo\nmore detail")
+
+    monkeypatch.setattr(trt_module, "build_engine", unsupported)
+    engine = Interpolator("3.6", device="cpu", precision="fp32", winograd=False)
+    call = ExportedCall(engine.network, dtype=engine.dtype, scale=engine.scale, ensemble=engine.ensemble)
+    net = TensorRTNetwork(call, engine.device, EngineCache(tmp_path), {"model": engine.name})
+    img0, img1 = _small_prepared(engine, 128)
+    t = torch.full((1,), 0.5)
+    assert net(img0, img1, t, None, None) is None  # the caller runs the network eagerly
+    assert net.disabled == "RuntimeError: no converter for aten.foo"
+    assert net(img0, img1, t, None, None) is None and len(attempts) == 1  # not retried every frame
+    assert list(tmp_path.iterdir()) == []
+
+    def out_of_memory(*args: object) -> None:
+        raise torch.OutOfMemoryError("CUDA out of memory while building")
+
+    monkeypatch.setattr(trt_module, "build_engine", out_of_memory)
+    net = TensorRTNetwork(call, engine.device, EngineCache(tmp_path), {"model": engine.name})
+    with pytest.raises(torch.OutOfMemoryError):  # a real resource problem is the user's to see
+        net(img0, img1, t, None, None)

@@ -37,9 +37,11 @@ __all__ = [
     "EngineCache",
     "ExportedCall",
     "TensorRTNetwork",
+    "build_engine",
     "default_cache_dir",
     "engine_key",
     "export_network",
+    "load_engine",
     "network_digest",
     "tensorrt_versions",
 ]
@@ -168,6 +170,8 @@ def _layout(inputs: tuple[Tensor, ...]) -> tuple[object, ...]:
 
 
 def _gpu(device: torch.device) -> dict[str, object]:
+    if device.type != "cuda":
+        return {"type": device.type}
     props = torch.cuda.get_device_properties(device)
     return {"name": props.name, "capability": f"{props.major}.{props.minor}", "memory": props.total_memory}
 
@@ -176,14 +180,12 @@ class TensorRTNetwork:
     """Runs the network through a cached TensorRT engine per input layout; eager after a failure.
 
     ``base`` holds the key fields of the engine's placement; the weights' digest, the input layout,
-    the GPU and the software versions are added here.
+    the GPU and the software versions are added here. The Interpolator creates it on CUDA only.
     """
 
     def __init__(
         self, call: ExportedCall, device: torch.device, cache: EngineCache, base: Mapping[str, object]
     ) -> None:
-        if device.type != "cuda":
-            raise ValueError(f"trt needs a CUDA device, got device {str(device)!r}")
         self.versions = tensorrt_versions()  # fails early, with the extra's name, where it is missing
         self.call = call
         self.device = device
@@ -233,26 +235,35 @@ class TensorRTNetwork:
         return module(*inputs)
 
     def _engine(self, key: str, inputs: tuple[Tensor, ...]) -> Callable[..., Tensor]:
-        import torch_tensorrt
-
         def build(path: Path) -> None:
             _log.warning("vsrife: building TensorRT engine %s (minutes; cached in %s)", key[:12], self.cache.folder)
-            program = export_network(self.call, inputs)
-            compiled = torch_tensorrt.dynamo.compile(
-                program,
-                arg_inputs=list(inputs),
-                device=self.device,
-                min_block_size=1,
-                immutable_weights=True,  # weights never change: TensorRT may fold them
-                cache_built_engines=False,  # our cache: its key includes what torch-tensorrt's leaves out
-                reuse_cached_engines=False,
-            )
-            torch_tensorrt.save(compiled, str(path), output_format="exported_program", arg_inputs=list(inputs))
+            build_engine(export_network(self.call, inputs), inputs, self.device, path)
             self.builds += 1
 
-        def load(path: Path) -> Callable[..., Tensor]:
-            module: Callable[..., Tensor] = torch_tensorrt.load(str(path)).module()
-            return module
-
-        module, _ = self.cache.get_or_build(key, load, build)
+        module, _ = self.cache.get_or_build(key, load_engine, build)
         return module
+
+
+def build_engine(program: torch.export.ExportedProgram, inputs: tuple[Tensor, ...], device: torch.device,
+                 path: Path) -> None:  # fmt: skip
+    """Compile ``program`` with torch-tensorrt for exactly ``inputs`` and save it to ``path``."""
+    import torch_tensorrt
+
+    compiled = torch_tensorrt.dynamo.compile(
+        program,
+        arg_inputs=list(inputs),
+        device=device,
+        min_block_size=1,
+        immutable_weights=True,  # weights never change: TensorRT may fold them
+        cache_built_engines=False,  # our cache: its key includes what torch-tensorrt's leaves out
+        reuse_cached_engines=False,
+    )
+    torch_tensorrt.save(compiled, str(path), output_format="exported_program", arg_inputs=list(inputs))
+
+
+def load_engine(path: Path) -> Callable[..., Tensor]:
+    """The module saved by :func:`build_engine` (torch-tensorrt registers the engine-running op)."""
+    import torch_tensorrt
+
+    module: Callable[..., Tensor] = torch_tensorrt.load(str(path)).module()
+    return module
