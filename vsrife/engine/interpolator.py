@@ -149,15 +149,7 @@ class Interpolator:
         if inference_layout is None:
             inference_layout = self.dtype != torch.float32
         self.inference_layout = bool(inference_layout)
-        cpu_fp32 = self.device.type == "cpu" and self.dtype == torch.float32
-        wino: bool | None = bool(winograd)  # None below: where it pays (the network's family decides)
-        if winograd is None:
-            auto = str(precision).strip().lower() == "auto"
-            wino = None if cpu_fp32 and auto and not torch_compile and devices.cpu_prefers_winograd() else False
-        elif winograd and not cpu_fp32:
-            raise ValueError(f"winograd needs fp32 on the CPU, got device {str(self.device)!r} and {self.dtype}")
-        elif winograd and torch_compile:
-            raise ValueError("winograd and torch_compile exclude each other (inductor generates its own convolutions)")
+        wino = self._winograd_choice(winograd, precision, torch_compile)
         weight_dtype = self.dtype if self.device.type == "cuda" else torch.float32
         place = _Placement(self.device, weight_dtype, channels_last, self.inference_layout, wino)
         if isinstance(model, LoadedModel):
@@ -190,18 +182,7 @@ class Interpolator:
         self._mids: OrderedDict[Hashable, PreparedFrame] = OrderedDict()
         self._cache_frames = cache_frames
         self._lock = threading.RLock()
-        self._trt: TensorRTNetwork | None = None
-        if trt:
-            call = ExportedCall(net, dtype=self.dtype, scale=self.scale, ensemble=self.ensemble)
-            fields = {
-                "model": loaded.name,
-                "dtype": str(self.dtype),
-                "channels_last": self.channels_last,
-                "inference_layout": self.inference_layout,
-                "scale": self.scale,
-                "ensemble": self.ensemble,
-            }
-            self._trt = TensorRTNetwork(call, self.device, EngineCache(trt_cache_dir), fields)
+        self._trt = self._tensorrt(trt_cache_dir) if trt else None
         if cuda_graphs is None:
             cuda_graphs = self.device.type == "cuda" and not trt
         if cuda_graphs and self.device.type != "cuda":
@@ -310,6 +291,31 @@ class Interpolator:
             self._mids.clear()
 
     # ------------------------------------------------------------------ internals
+
+    def _winograd_choice(self, winograd: bool | None, precision: str, torch_compile: bool) -> bool | None:
+        """The placement's Winograd setting: ``None`` where it pays (the network's family decides)."""
+        cpu_fp32 = self.device.type == "cpu" and self.dtype == torch.float32
+        if winograd is None:
+            auto = str(precision).strip().lower() == "auto"
+            return None if cpu_fp32 and auto and not torch_compile and devices.cpu_prefers_winograd() else False
+        if winograd and not cpu_fp32:
+            raise ValueError(f"winograd needs fp32 on the CPU, got device {str(self.device)!r} and {self.dtype}")
+        if winograd and torch_compile:
+            raise ValueError("winograd and torch_compile exclude each other (inductor generates its own convolutions)")
+        return bool(winograd)
+
+    def _tensorrt(self, cache_dir: str | Path | None) -> TensorRTNetwork:
+        """TensorRT engines of this network as placed (each built at the first frame of its size, or loaded)."""
+        call = ExportedCall(self.network, dtype=self.dtype, scale=self.scale, ensemble=self.ensemble)
+        fields = {
+            "model": self.name,
+            "dtype": str(self.dtype),
+            "channels_last": self.channels_last,
+            "inference_layout": self.inference_layout,
+            "scale": self.scale,
+            "ensemble": self.ensemble,
+        }
+        return TensorRTNetwork(call, self.device, EngineCache(cache_dir), fields)
 
     @property
     def cuda_graphs(self) -> str:
