@@ -254,6 +254,7 @@ def build_engine(program: torch.export.ExportedProgram, inputs: tuple[Tensor, ..
         arg_inputs=list(inputs),
         device=device,
         min_block_size=1,
+        disable_tf32=True,  # fp32 means fp32, as in the eager engine (TensorRT would round to TF32)
         immutable_weights=True,  # weights never change: TensorRT may fold them
         cache_built_engines=False,  # our cache: its key includes what torch-tensorrt's leaves out
         reuse_cached_engines=False,
