@@ -130,6 +130,34 @@ def test_target_fps_into_matroska_copies_subtitles(
     assert len(got["audio"]) == 1 and "warning" not in err and leftovers(tmp_path) == []
 
 
+@pytest.mark.parametrize(
+    ("encode", "expected"),
+    [
+        (("-pix_fmt", "yuv420p", "-color_range", "tv", "-colorspace", "bt709"), ("tv", "bt709")),
+        (("-pix_fmt", "yuv444p", "-color_range", "pc", "-colorspace", "bt709"), ("pc", "bt709")),
+        (("-pix_fmt", "bgr0"), ("pc", "gbr")),
+    ],
+    ids=["limited-yuv", "full-yuv", "rgb"],
+)
+def test_keeps_colour_range_and_rgb_matrix(
+    capsys: pytest.CaptureFixture[str],
+    media: dict[str, Path],
+    tmp_path: Path,
+    encode: tuple[str, ...],
+    expected: tuple[str, str],
+) -> None:
+    """The output is tagged with the source's range (VapourSynth's ``_Range``: 1 full) and matrix; RGB encodes."""
+    src = tmp_path / "src.mkv"
+    ffmpeg("-i", media["carphone"], "-frames:v", "3", "-an", "-c:v", "ffv1", *encode, src)
+    out = tmp_path / "out.mkv"
+    code, _, err = cli(capsys, "interpolate", src, "-o", out, "--codec", "ffv1", *FAST)
+    assert code == 0, err
+    (source,) = _by_type(src)["video"]
+    (video,) = _by_type(out)["video"]
+    assert (video["color_range"], video["color_space"]) == expected
+    assert video["pix_fmt"] == source["pix_fmt"] and int(video["nb_read_packets"]) == 6
+
+
 def test_encoder_failure_leaves_no_output(
     capsys: pytest.CaptureFixture[str], media: dict[str, Path], tmp_path: Path
 ) -> None:

@@ -30,7 +30,7 @@ _Y4M = frozenset(
     | {f"yuv{s}p{b}le" for s in ("420", "422", "444") for b in (9, 10, 12, 14, 16)}
 )
 _MATRIX = {
-    0: "gbr",
+    0: "rgb",  # ffmpeg 5 knows only "rgb"; "gbr" is a later alias
     1: "bt709",
     4: "fcc",
     5: "bt470bg",
@@ -153,10 +153,19 @@ def color_args(props: vs.FrameProps | dict[str, object]) -> list[str]:
         value = props.get(key)
         if isinstance(value, int) and value in table:
             out += [option, table[value]]
-    rng = props.get("_ColorRange")
-    if rng in (0, 1):
-        out += ["-color_range", "pc" if rng == 0 else "tv"]
+    full = _full_range(props)
+    if full is not None:
+        out += ["-color_range", "pc" if full else "tv"]
     return out
+
+
+def _full_range(props: vs.FrameProps | dict[str, object]) -> bool | None:
+    """Whether the frame is full range: ``_Range`` (1 full, 0 limited), else legacy ``_ColorRange`` (0 full)."""
+    if "_Range" in props:
+        value = props.get("_Range")
+        return value == 1 if value in (0, 1) else None
+    legacy = props.get("_ColorRange")
+    return legacy == 0 if legacy in (0, 1) else None
 
 
 def video_args(
