@@ -82,6 +82,24 @@ def test_eval_errors(capsys: pytest.CaptureFixture[str], bikes: Path) -> None:
     assert code == 2 and "--device must be" in err
 
 
+def test_reports_never_replace_an_input_and_fail_before_the_work(
+    capsys: pytest.CaptureFixture[str], bikes: Path
+) -> None:
+    before = bikes.read_bytes()
+    for option in ("--out", "--json"):
+        code, _, err = cli(capsys, "eval", bikes, option, bikes, "--no-mvtools")
+        assert code == 2 and f"{option} {bikes} is also an input" in err, err
+    code, _, err = cli(capsys, "bench", "--input", bikes, "--json", bikes, "--frames", "1")
+    assert code == 2 and f"--json {bikes} is also an input" in err, err
+    assert bikes.read_bytes() == before
+    # a path under a file cannot be written: refused up front (no "triplets evaluated" summary first)
+    code, out, err = cli(capsys, "eval", bikes, "--json", bikes / "r.json", "--no-mvtools")
+    assert code == 2 and "--json" in err and "is not a folder" in err and out == "", err
+    # a folder nobody can create files in, root included (Linux /proc)
+    code, out, err = cli(capsys, "bench", "--json", "/proc/vsrife-bench.json", "--frames", "1")
+    assert code == 2 and "--json /proc/vsrife-bench.json cannot be written" in err and out == "", err
+
+
 def test_bench(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     js = tmp_path / "bench.json"
     code, out, err = cli(

@@ -21,7 +21,7 @@ from typing import Any
 from vsrife.cli.args import add_device_options, add_model_options, parse_positive_int
 from vsrife.cli.common import check_engine_options, check_model, input_file, open_source, progress_bar
 from vsrife.cli.errors import CliError
-from vsrife.cli.output import write_text_atomically
+from vsrife.cli.output import check_report, write_text_atomically
 
 __all__ = ["add_parser", "run"]
 
@@ -225,8 +225,9 @@ def run(args: argparse.Namespace) -> int:
     if args.model is not None:
         args.model = check_model(args.model)
     check_engine_options(args.device, args.precision, args.scale, args.threads)
-    if args.input:
-        input_file(args.input)
+    inputs = (input_file(args.input),) if args.input else ()
+    if args.json:
+        check_report(Path(args.json), "--json", inputs=inputs)
     results = []
     if args.path in ("model", "both"):
         results.append(_bench_model(args))

@@ -21,7 +21,7 @@ from typing import Any
 from vsrife.cli.args import add_device_options, parse_positive_int
 from vsrife.cli.common import check_engine_options, check_model, info, input_file, open_source, progress_bar, warn
 from vsrife.cli.errors import CliError, UsageError
-from vsrife.cli.output import write_text_atomically
+from vsrife.cli.output import check_report, write_text_atomically
 
 __all__ = ["PSNR_CAP", "add_parser", "evaluate", "run"]
 
@@ -239,9 +239,9 @@ def run(args: argparse.Namespace) -> int:
     models = [check_model(m) for m in (args.model or [DEFAULT_MODEL])]
     models = list(dict.fromkeys(models))
     check_engine_options(args.device, args.precision, args.scale, args.threads)
-    for target in (args.out, args.json):
-        if target is not None and Path(target).is_dir():
-            raise UsageError(f"{target} is a directory")
+    for option, target in (("--out", args.out), ("--json", args.json)):
+        if target is not None:
+            check_report(Path(target), option, inputs=(src,))
     results = evaluate(
         src,
         models,

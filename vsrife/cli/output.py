@@ -13,7 +13,7 @@ from types import TracebackType
 
 from vsrife.cli.errors import UsageError
 
-__all__ = ["AtomicOutput", "check_output", "write_text_atomically"]
+__all__ = ["AtomicOutput", "check_output", "check_report", "write_text_atomically"]
 
 PART_MARK = ".vsrife-part"
 """Every temporary output name contains this (e.g. ``.out.mkv.k2j3.vsrife-part.mkv``)."""
@@ -33,6 +33,34 @@ def check_output(out: Path, *, overwrite: bool, inputs: tuple[Path, ...] = ()) -
     if out.exists() and not overwrite:
         raise UsageError(f"output {out} already exists; pass --overwrite to replace it")
     return out
+
+
+def check_report(path: Path, option: str, *, inputs: tuple[Path, ...] = ()) -> Path:
+    """Refuse a report path (``--json``, ``--out``) before the work starts: a folder, an input, or not writable.
+
+    Reports replace an existing file of that name and get their folder created, so only what would
+    fail at the end (or destroy an input) is refused here.
+    """
+    if path.is_dir():
+        raise UsageError(f"{option} {path} is a directory")
+    for p in inputs:
+        if p.exists() and path.exists() and os.path.samefile(p, path):
+            raise UsageError(f"{option} {path} is also an input; write to another file")
+    folder = path.absolute().parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise UsageError(f"{option} {path} cannot be written: {folder} is not a folder")
+    try:
+        if folder == path.absolute().parent:
+            tempfile.TemporaryFile(dir=folder).close()
+        elif not os.access(folder, os.W_OK | os.X_OK):
+            raise PermissionError(13, "permission denied")
+    except OSError as exc:
+        raise UsageError(
+            f"{option} {path} cannot be written: no file can be created in {folder} ({exc.strerror or exc})"
+        ) from None
+    return path
 
 
 def _mode(target: Path) -> int:
