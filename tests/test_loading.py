@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers.checkpoints import seeded_checkpoint
 from torch import Tensor
 
 from vsrife.arch import build_network
@@ -351,6 +352,27 @@ def test_arbitrary_objects_are_refused(fmt: str, tmp_path: Path) -> None:
         assert not marker.exists(), "the checkpoint's pickled code was executed"
 
 
+@pytest.mark.parametrize("damage", ["nan", "inf", "int"])
+def test_unusable_values_are_refused(damage: str, tmp_path: Path) -> None:
+    """Right keys and shapes, but weights that would render garbage (black frames): refused, naming the file."""
+    path = seeded_checkpoint("4.6", tmp_path)
+    sd = torch.load(path, weights_only=True)
+    key = "module.block0.convblock.3.conv.weight"
+    if damage == "int":
+        sd = {k: v.to(torch.int64) for k, v in sd.items()}
+    else:
+        sd[key] = sd[key].clone()
+        sd[key][0, 0, 0, 0] = float(damage)
+    torch.save(sd, path)
+    expected = "not floating point" if damage == "int" else "NaN or infinite values"
+    for model in ("4.6", None):
+        with pytest.raises(ModelLoadError, match=expected) as info:
+            load_model(model, model_path=path)
+        assert str(path) in str(info.value)
+    if damage != "int":
+        assert "block0.convblock.3.conv.weight" in str(info.value)
+
+
 # --- vsrife metadata ----------------------------------------------------------------------------------
 
 
@@ -406,6 +428,19 @@ def test_metadata_errors(tiny_checkpoint: tuple[Path, dict[str, Tensor], object]
     with pytest.raises(ModelLoadError, match="invalid network: corr_radius must be >= 0") as info:
         load_model(model_path=tmp_path / "impossible.pkl")
     assert str(tmp_path / "impossible.pkl") in str(info.value)
+    # a spec that builds but cannot run (flow at scale 0), missing fields, the wrong JSON types
+    for name, meta in (
+        ("scale0", {"spec": {**spec_to_dict(spec), "scales": [0, 0, 0, 0]}}),
+        ("nofield", {"spec": {k: v for k, v in spec_to_dict(spec).items() if k != "scales"}}),
+        ("listspec", {"spec": [1, 2]}),
+        ("listmeta", [1, 2]),
+    ):
+        broken = dict(plain)
+        broken[METADATA_KEY] = json.dumps(meta)
+        torch.save(broken, tmp_path / f"{name}.pkl")
+        with pytest.raises(ModelLoadError, match="metadata") as info:
+            load_model(model_path=tmp_path / f"{name}.pkl")
+        assert str(tmp_path / f"{name}.pkl") in str(info.value)
     corrupt = dict(plain)
     corrupt[METADATA_KEY] = "{not json"
     torch.save(corrupt, tmp_path / "corrupt.pkl")

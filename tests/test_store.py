@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import os
 import site
 import socket
 import sys
@@ -201,6 +202,28 @@ def test_partial_download(
     assert mirror.requests == [REMOTE]
     assert _leftovers(model_store) == [VERSION]
     assert locate(VERSION) is None
+
+
+def test_unknown_hash_download_must_load_as_the_version(
+    mirror: Server, model_store: Path, good_bytes: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a published sha256 the download is stored only if it loads as that version."""
+    _register(monkeypatch, None, sha256=None, size=None)
+    for wrong, reason in (
+        (b"\x00\x00\x00\x18ftypmp42" + bytes(500), "not a PyTorch checkpoint"),  # an HTML/video page, say
+        (_checkpoint("4.6"), f"does not fit model '{VERSION}'"),
+    ):
+        mirror.files[REMOTE] = wrong
+        with pytest.raises(FetchError, match=reason) as info:
+            fetch(VERSION)
+        assert "nothing was saved" in str(info.value) and f"{mirror.url}{REMOTE}" in str(info.value)
+        assert _leftovers(model_store) == [VERSION] and locate(VERSION) is None
+    mirror.files[REMOTE] = good_bytes
+    target = fetch(VERSION) / "flownet.pkl"
+    assert target.read_bytes() == good_bytes and verify(VERSION)[0].state == "unknown-hash"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # readable like any file, not mkstemp's 0600
 
 
 def test_http_error(mirror: Server, model_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -211,8 +211,6 @@ class IFNet(nn.Module):
         super().__init__()
         if spec.family not in ("paper", "v3", "v4"):
             raise ValueError(f"IFNet does not build family {spec.family!r}")
-        if spec.corr_radius < 0:
-            raise ValueError(f"corr_radius must be >= 0 (0: no cost volume), got {spec.corr_radius}")
         if spec.corr_radius and (spec.family != "v4" or spec.large_motion_restart):
             raise ValueError("corr_radius needs a 4.x network without large_motion_restart")
         self.spec = spec

@@ -6,8 +6,9 @@ says what the knobs mean, so that :func:`vsrife.arch.build_network` can build an
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+import math
+from dataclasses import dataclass, fields
+from typing import Literal, get_args
 
 __all__ = ["ArchSpec", "Body", "EncoderKind", "Family", "FusionKind", "HeadKind"]
 
@@ -69,6 +70,36 @@ class ArchSpec:
     modulus: int = 32
     corr_radius: int = 0
 
+    def __post_init__(self) -> None:
+        """Reject impossible specs (e.g. from a checkpoint's metadata) here, not as a crash at the first frame."""
+        kinds = {
+            "family": Family, "body": Body, "head": HeadKind, "encoder": EncoderKind | None,
+            "fusion": FusionKind | None, "act": Literal["prelu", "leaky"],
+            "mask_update": Literal["accumulate", "replace"], "ensemble": Literal["native", "flip", "none"],
+        }  # fmt: skip
+        for name, kind in kinds.items():
+            allowed = _literals(kind)
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        for name, low in (("head_channels", 5), ("groups", 1), ("modulus", 1)):
+            _check_int(name, getattr(self, name), low)
+        for name in ("encoder_width", "encoder_channels", "block_features", "corr_radius"):
+            _check_int(name, getattr(self, name), 0)
+        if not isinstance(self.widths, tuple) or not self.widths:
+            raise ValueError(f"widths must be a non-empty tuple of channel counts, got {self.widths!r}")
+        for w in self.widths:
+            _check_int("widths", w, 1)
+        if not isinstance(self.scales, tuple) or len(self.scales) != len(self.widths):
+            raise ValueError(
+                f"scales must give one factor per width ({len(self.widths)}), got {self.scales!r}"
+            )
+        for s in self.scales:
+            if isinstance(s, bool) or not isinstance(s, int | float) or not (math.isfinite(s) and s > 0):
+                raise ValueError(f"scales must be positive finite numbers, got {self.scales!r}")
+        for f in fields(self):
+            if f.type == "bool" and not isinstance(getattr(self, f.name), bool):
+                raise ValueError(f"{f.name} must be True or False, got {getattr(self, f.name)!r}")
+
     @property
     def timestep_input(self) -> bool:
         """Whether the network takes the timestep t as an input plane (4.x only)."""
@@ -84,3 +115,18 @@ class ArchSpec:
     def pad_multiple(self, scale: float = 1.0) -> int:
         """Size multiple the padded frame must have for ``scale`` (official: max(m, m / scale))."""
         return max(self.modulus, int(self.modulus / scale))
+
+
+def _literals(kind: object) -> tuple[object, ...]:
+    """The values a ``Literal[...]`` (or ``Literal[...] | None``) admits."""
+    out: list[object] = []
+    for arg in get_args(kind):
+        out += _literals(arg) if get_args(arg) else [None if arg is type(None) else arg]
+    return tuple(out)
+
+
+def _check_int(name: str, value: object, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value!r}")

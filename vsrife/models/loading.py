@@ -71,13 +71,20 @@ def spec_to_dict(spec: ArchSpec) -> dict[str, Any]:
 
 
 def spec_from_dict(data: dict[str, Any]) -> ArchSpec:
-    """Inverse of :func:`spec_to_dict`; unknown fields are an error."""
+    """Inverse of :func:`spec_to_dict`; unknown, missing or impossible fields are a :class:`ModelLoadError`."""
+    if not isinstance(data, dict):
+        raise ModelLoadError(f"checkpoint metadata: the architecture must be an object, found {type(data).__name__}")
     names = {f.name for f in fields(ArchSpec)}
     unknown = set(data) - names
     if unknown:
         raise ModelLoadError(f"checkpoint metadata has unknown architecture fields: {sorted(unknown)}")
     kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
-    return ArchSpec(**kwargs)
+    try:
+        return ArchSpec(**kwargs)
+    except TypeError as exc:  # required fields missing
+        raise ModelLoadError(f"checkpoint metadata describes no complete architecture: {exc}") from None
+    except ValueError as exc:
+        raise ModelLoadError(f"checkpoint metadata describes an invalid network: {exc}") from None
 
 
 def read_state_dict(path: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
@@ -102,8 +109,10 @@ def read_state_dict(path: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
         ) from exc
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]
-    if not isinstance(obj, dict) or not obj:
+    if not isinstance(obj, dict):
         raise ModelLoadError(f"model file {path} is not a state dict (found {type(obj).__name__})")
+    if not obj:
+        raise ModelLoadError(f"model file {path} is an empty state dict (no tensors)")
     meta: dict[str, Any] = {}
     if METADATA_KEY in obj:
         raw = obj.pop(METADATA_KEY)
@@ -111,6 +120,8 @@ def read_state_dict(path: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
             meta = json.loads(raw) if isinstance(raw, str) else {}
         except json.JSONDecodeError as exc:
             raise ModelLoadError(f"model file {path} has corrupt vsrife metadata: {exc}") from exc
+        if not isinstance(meta, dict):
+            raise ModelLoadError(f"model file {path} has corrupt vsrife metadata (an object expected)")
     bad = [k for k, v in obj.items() if not isinstance(k, str) or not isinstance(v, Tensor)]
     if bad:
         raise ModelLoadError(f"model file {path} is not a RIFE state dict (non-tensor entries: {bad[:_SHOW]})")
@@ -165,6 +176,19 @@ def _problems(expected: dict[str, tuple[int, ...]], state: dict[str, Tensor]) ->
     if shapes:
         out.append(f"{len(shapes)} wrong shapes, e.g. {'; '.join(shapes[:_SHOW])}")
     return out
+
+
+def _value_problems(state: dict[str, Tensor]) -> list[str]:
+    """Weights that would load but compute garbage: integer tensors, NaN/Inf (corrupt or diverged files)."""
+    weights = {k: v for k, v in state.items() if not k.startswith(TRAINING_ONLY) and not k.endswith(_OPTIONAL_SUFFIX)}
+    integer = [k for k, v in weights.items() if not v.is_floating_point()]
+    if integer:
+        return [f"{len(integer)} tensors are not floating point, e.g. {', '.join(integer[:_SHOW])}"]
+    broken = [k for k, v in weights.items() if not bool(torch.isfinite(v).all())]
+    if broken:
+        return [f"{len(broken)} tensors hold NaN or infinite values (a corrupt or diverged file), e.g. "
+                + ", ".join(broken[:_SHOW])]  # fmt: skip
+    return []
 
 
 def resolve_files(model_path: str | Path, spec: ArchSpec | None = None) -> dict[str, Path]:
@@ -229,7 +253,7 @@ def _check(states: dict[str, dict[str, Tensor]], paths: dict[str, Path], spec: A
     for name, keys in expected.items():
         if name not in states:
             raise ModelLoadError(f"{label}: needs {name} beside {paths['flownet.pkl']} (family {spec.family})")
-        problems = _problems(keys, states[name])
+        problems = _problems(keys, states[name]) or _value_problems(states[name])
         if problems:
             raise ModelLoadError(
                 f"model file {paths[name]} does not fit {label} (family {spec.family}): " + "; ".join(problems)
@@ -239,7 +263,7 @@ def _check(states: dict[str, dict[str, Tensor]], paths: dict[str, Path], spec: A
 def read_checkpoint_layout_check(path: Path, info: ModelInfo, file_name: str) -> None:
     """Raise :class:`ModelLoadError` unless ``path`` fits file ``file_name`` of ``info``."""
     state, _ = read_state_dict(path)
-    problems = _problems(layout(info.spec)[file_name], state)
+    problems = _problems(layout(info.spec)[file_name], state) or _value_problems(state)
     if problems:
         raise ModelLoadError(
             f"model file {path} does not fit model {info.name!r} (family {info.family}): " + "; ".join(problems)
@@ -288,7 +312,10 @@ def load_model(
         metadata.update(meta)
     equivalent: list[str] = []
     if info is None and "spec" in metadata:
-        spec = spec_from_dict(metadata["spec"])
+        try:
+            spec = spec_from_dict(metadata["spec"])
+        except ModelLoadError as exc:
+            raise ModelLoadError(f"model_path {model_path}: {exc}") from None
         try:
             layout(spec)  # builds it on the meta device: an impossible combination fails here, clearly
         except (ValueError, TypeError) as exc:

