@@ -104,6 +104,7 @@ CASES: list[tuple[str, Any, Callable[[], Any], list[str]]] = [
     ),
     ("device", {"device": "tpu"}, _clip, ["device", "auto", "cpu", "cuda", "cuda:N", "tpu"]),
     ("threads-neg", {"threads": -1}, _clip, ["threads", "non-negative", "-1"]),
+    ("threads-huge", {"threads": 100000}, _clip, ["threads", "up to 1024", "100000"]),
     ("ensemble-2", {"ensemble": 2}, _clip, ["ensemble", "boolean"]),
     ("torch_compile-2", {"torch_compile": 2}, _clip, ["torch_compile", "boolean"]),
     ("trt-2", {"trt": 2}, _clip, ["trt", "boolean"]),

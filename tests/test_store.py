@@ -319,6 +319,18 @@ def test_model_dir_default_is_user_cache(monkeypatch: pytest.MonkeyPatch, tmp_pa
     assert default.is_relative_to(Path.home().resolve())
 
 
+def test_unwritable_store_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store folder that cannot be made (Linux /proc: not even root can) names itself and the way out."""
+    import vapoursynth as vs
+
+    monkeypatch.setenv("VSRIFE_MODEL_DIR", "/proc/vsrife-store")
+    with pytest.raises(FetchError, match=r"/proc/vsrife-store/3\.6 cannot be created.*VSRIFE_MODEL_DIR"):
+        fetch("3.6")
+    clip = vs.core.std.BlankClip(format=vs.RGBS, width=64, height=48, length=2)
+    with pytest.raises(vs.Error, match=r"RIFE: the model store folder /proc/vsrife-store/3\.6 cannot be created"):
+        vsrife.RIFE(clip)
+
+
 # --- the offline default from PyPI ------------------------------------------------------------------------
 
 

@@ -40,9 +40,10 @@ def check_engine_options(device: str, precision: str, scale: float = 1.0, thread
     are often much faster with 1).
     """
     from vsrife.engine import SCALES, resolve_device, resolve_precision
+    from vsrife.filter.options import MAX_THREADS
 
-    if threads < 0:
-        raise UsageError(f"--threads must be 0 (torch's default) or more, got {threads}")
+    if not 0 <= threads <= MAX_THREADS:
+        raise UsageError(f"--threads must be from 0 (torch's default) to {MAX_THREADS}, got {threads}")
     if threads:
         import torch
 

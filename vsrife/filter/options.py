@@ -12,10 +12,12 @@ from typing import Any
 from vsrife.engine.interpolator import SCALES, TIMESTEP_MODES
 from vsrife.filter.scenechange import DEFAULT_SC_THRESHOLD, SC_METHODS
 
-__all__ = ["CUT_ACTIONS", "DEFAULT_SKIP_THRESHOLD", "FilterOptions"]
+__all__ = ["CUT_ACTIONS", "DEFAULT_SKIP_THRESHOLD", "MAX_THREADS", "FilterOptions"]
 
 CUT_ACTIONS = ("repeat", "blend")
 DEFAULT_SKIP_THRESHOLD = 50.0
+MAX_THREADS = 1024
+"""Upper bound of ``threads``: beyond any machine's cores; far larger counts crash OpenMP's thread creation."""
 _PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 
 
@@ -92,8 +94,10 @@ class FilterOptions:
     ) -> FilterOptions:
         if isinstance(scale, bool) or scale not in SCALES:
             raise ValueError(f"scale must be one of {', '.join(map(str, SCALES))}, got {scale!r}")
-        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
-            raise ValueError(f"threads must be a non-negative integer (0 = torch's default), got {threads!r}")
+        if isinstance(threads, bool) or not isinstance(threads, int) or not 0 <= threads <= MAX_THREADS:
+            raise ValueError(
+                f"threads must be a non-negative integer up to {MAX_THREADS} (0 = torch's default), got {threads!r}"
+            )
         return cls(
             model=None if model is None else _text("model", model),
             model_path=None if model_path is None else _text("model_path", model_path),

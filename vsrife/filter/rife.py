@@ -106,7 +106,7 @@ def RIFE(
             sc_method, on_cut, skip, skip_threshold, device, precision, timestep_mode, threads, torch_compile, trt,
             trt_cache_dir,
         )  # fmt: skip
-    except (ValueError, TypeError, ModelLoadError, FetchError, KeyError) as exc:
+    except (ValueError, TypeError, ModelLoadError, FetchError, KeyError, OSError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         raise vs.Error(f"RIFE: {msg}") from exc
 

@@ -118,7 +118,13 @@ def fetch(
     """
     info = get_model(name)
     folder = version_dir(info, root)
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FetchError(
+            f"the model store folder {folder} cannot be created ({exc.strerror or exc}); set VSRIFE_MODEL_DIR to a "
+            "writable folder or pass model_path=..."
+        ) from None
     for wf in info.files:
         target = folder / wf.name
         if target.is_file() and not force and (wf.sha256 is None or sha256_file(target) == wf.sha256):
