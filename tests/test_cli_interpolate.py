@@ -95,6 +95,11 @@ def test_keeps_audio_subtitles_and_metadata(
     assert out.stat().st_mode & 0o777 == 0o666 & ~_umask()
 
 
+def _duration(path: Path) -> float:
+    cmd = ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)]
+    return float(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -156,6 +161,30 @@ def test_keeps_colour_range_and_rgb_matrix(
     (video,) = _by_type(out)["video"]
     assert (video["color_range"], video["color_space"]) == expected
     assert video["pix_fmt"] == source["pix_fmt"] and int(video["nb_read_packets"]) == 6
+
+
+def test_variable_rate_source_keeps_its_duration(
+    capsys: pytest.CaptureFixture[str], media: dict[str, Path], tmp_path: Path
+) -> None:
+    """5 frames 1/30 s apart, then 5 frames 0.1 s apart: made constant at the nominal rate first.
+
+    Read as 10 frames at the nominal rate, the output would last half as long as the source and its audio.
+    """
+    src = tmp_path / "vfr.mkv"
+    setpts = "if(lt(N,5),N/30,4/30+(N-4)/10)/TB"
+    ffmpeg("-i", media["carphone"], "-frames:v", "10", "-an", "-vf", f"setpts='{setpts}'", "-fps_mode", "vfr",
+           "-c:v", "ffv1", src)  # fmt: skip
+    out = tmp_path / "out.mkv"
+    code, _, err = cli(capsys, "interpolate", src, "-o", out, "--codec", "ffv1", *FAST)
+    assert code == 0, err
+    assert re.search(r"variable frame rate \(frames 3\d-10\d ms apart\): made constant at 29\.97 fps", err), err
+    (video,) = _by_type(out)["video"]
+    assert float(Fraction(str(video["r_frame_rate"]))) == pytest.approx(60000 / 1001, abs=0.01)  # Matroska: ms
+    seconds = int(video["nb_read_packets"]) * Fraction(1001, 60000)
+    assert abs(seconds - _duration(src)) < Fraction(1, 30), (seconds, _duration(src))
+    # a constant-rate source is left as it is (no warning)
+    code, _, err = cli(capsys, "interpolate", media["carphone"], "-o", tmp_path / "cfr.mkv", "--codec", "ffv1", *FAST)
+    assert code == 0 and "variable frame rate" not in err, err
 
 
 def test_encoder_failure_leaves_no_output(

@@ -133,7 +133,9 @@ def make_bikes_eval(folder: Path) -> Path:
 
 
 def streams(path: Path) -> list[dict[str, object]]:
-    entries = "stream=index,codec_type,codec_name,r_frame_rate,pix_fmt,color_range,color_space,nb_read_packets:stream_tags"
+    entries = (
+        "stream=index,codec_type,codec_name,r_frame_rate,pix_fmt,color_range,color_space,nb_read_packets:stream_tags"
+    )
     cmd = [FFPROBE, "-v", "error", "-count_packets", "-show_entries", entries, "-of", "json", str(path)]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
     return list(json.loads(proc.stdout)["streams"])

@@ -90,9 +90,7 @@ class ArchSpec:
         for w in self.widths:
             _check_int("widths", w, 1)
         if not isinstance(self.scales, tuple) or len(self.scales) != len(self.widths):
-            raise ValueError(
-                f"scales must give one factor per width ({len(self.widths)}), got {self.scales!r}"
-            )
+            raise ValueError(f"scales must give one factor per width ({len(self.widths)}), got {self.scales!r}")
         for s in self.scales:
             if isinstance(s, bool) or not isinstance(s, int | float) or not (math.isfinite(s) and s > 0):
                 raise ValueError(f"scales must be positive finite numbers, got {self.scales!r}")

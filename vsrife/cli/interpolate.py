@@ -8,9 +8,11 @@ render over machines, then ``vsrife join``); such partial renders carry no audio
 from __future__ import annotations
 
 import argparse
+import itertools
 import re
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vsrife.cli import ffmpeg
 from vsrife.cli.args import add_filter_options, filter_kwargs, parse_factor, parse_fps, parse_frames, parse_segment
@@ -18,6 +20,9 @@ from vsrife.cli.common import check_engine_options, check_model, info, input_fil
 from vsrife.cli.errors import CliError, UsageError
 from vsrife.cli.join import RANGE_TAG
 from vsrife.cli.output import AtomicOutput, check_output
+
+if TYPE_CHECKING:
+    import vapoursynth as vs
 
 __all__ = ["add_parser", "run"]
 
@@ -93,6 +98,26 @@ def _check_filter_options(kwargs: dict[str, object]) -> None:
         raise UsageError(re.sub(r"^(\w+)", lambda m: "--" + m.group(1).replace("_", "-"), str(exc))) from None
 
 
+def _constant_rate(src: Path, clip: vs.VideoNode, fps: Fraction) -> vs.VideoNode:
+    """``clip``, or for a variable-rate file the same video made constant at its nominal rate.
+
+    The output is encoded at a fixed rate next to the source's audio: frames taken one per
+    nominal interval from a variable-rate file would drift out of sync (and change the duration).
+    """
+    from vsrife.filter.source import frame_times, open_video, rate_deviation
+
+    times = frame_times(src)
+    if rate_deviation(times, fps) < 0.5:
+        return clip
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    warn(
+        f"{src} has a variable frame rate (frames {min(gaps):.0f}-{max(gaps):.0f} ms apart): made constant at "
+        f"{float(fps):.6g} fps first (frames repeated or dropped by their timestamps) to keep its duration and "
+        "audio sync"
+    )
+    return open_video(src, fps=fps)
+
+
 def run(args: argparse.Namespace) -> int:
     import vapoursynth as vs
 
@@ -115,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
     src_fps = Fraction(clip.fps_num, clip.fps_den) if clip.fps_den else Fraction(0)
     if src_fps == 0:
         raise CliError(f"{src} has no constant frame rate that BestSource can report; cannot encode a fixed rate")
+    clip = _constant_rate(src, clip, src_fps)
     rate, factor = _rate_kwargs(args, src_fps)
     kwargs.update(rate)
     total = Timing.create(factor, clip.num_frames).out_frames
