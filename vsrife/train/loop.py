@@ -243,7 +243,9 @@ class Trainer:
             if stop_at is not None and self.step >= stop_at:
                 stopped = "stop_at"
                 break
-            if cfg.time_limit and time.perf_counter() - started > cfg.time_limit:
+            # every process must stop at the same step (a lone one would wait in DDP's all-reduce): any one
+            # past the limit stops them all
+            if cfg.time_limit and all_mean([float(time.perf_counter() - started > cfg.time_limit)], self.ctx)[0]:
                 stopped = "time_limit"
                 self.logger.message(f"time_limit of {cfg.time_limit:.0f} s reached at step {self.step}")
                 break
