@@ -1,5 +1,6 @@
 """Look-ahead and run-ahead (CUDA defaults): preparing source frame i + 2 early and interpolating the
-next pair before this frame is written change no output bit."""
+next pair before this frame is written change no output bit; nor does mapping source frames per output
+frame (long rate periods) instead of with SelectEvery."""
 
 from __future__ import annotations
 
@@ -46,12 +47,17 @@ def test_lookahead_changes_nothing(num: int, den: int, monkeypatch: pytest.Monke
     monkeypatch.setattr(rife_module._Renderer, "_run_ahead", spy_run_ahead)
     monkeypatch.setattr(rife_module._Renderer, "_submit", spy_submit)
     results = {}
-    for variant, (lookahead, pipeline, shuffle) in {
-        "off": (False, None, False),
-        "lookahead": (True, False, False),
-        "run-ahead": (True, None, False),
-        "run-ahead-random": (True, True, True),
-    }.items():
+    variants = {
+        "off": (False, None, False, rife_module._MAX_OFFSETS),
+        "lookahead": (True, False, False, rife_module._MAX_OFFSETS),
+        "run-ahead": (True, None, False, rife_module._MAX_OFFSETS),
+        "run-ahead-random": (True, True, True, rife_module._MAX_OFFSETS),
+        # source frames picked per output frame (long periods) instead of SelectEvery
+        "picked": (False, None, True, 0),
+        "picked-run-ahead": (True, None, False, 0),
+    }
+    for variant, (lookahead, pipeline, shuffle, max_offsets) in variants.items():
+        monkeypatch.setattr(rife_module, "_MAX_OFFSETS", max_offsets)
         monkeypatch.setattr(rife_module, "_LOOKAHEAD", lookahead)
         monkeypatch.setattr(rife_module, "_PIPELINE", pipeline)
         out = RIFE(src, factor_num=num, factor_den=den, device="cpu")
@@ -65,7 +71,7 @@ def test_lookahead_changes_nothing(num: int, den: int, monkeypatch: pytest.Monke
             interpolated = actions.count("interpolate")
             assert interpolated >= 6
             assert len(ahead) == len(set(ahead)) >= interpolated - 2, (ahead, actions)
-    for variant in ("lookahead", "run-ahead", "run-ahead-random"):
+    for variant in list(variants)[1:]:
         assert results[variant][0] == results["off"][0]
         for n, planes in results["off"][1].items():
             for a, b in zip(planes, results[variant][1][n], strict=True):

@@ -49,6 +49,8 @@ def test_frame_count_and_rate_for_factors(length: int, num: int, den: int) -> No
         ((30000, 1001), (60, 1), Fraction(1001, 500)),
         ((24000, 1001), (60, 1), Fraction(1001, 400)),
         ((25, 1), (50, 1), Fraction(2)),
+        # 59.94 written as 59940/1000: a period of 999999 output frames (mapped per frame, not by SelectEvery)
+        ((24000, 1001), (59940, 1000), Fraction(999999, 400000)),
     ],
 )
 def test_fps_target_gives_exact_rate_count_durations_and_positions(
@@ -216,3 +218,14 @@ def test_fractional_factor_is_deterministic_in_reverse(bikes_small: vs.VideoNode
     first = _hashes(core.rife.RIFE(clip, factor_num=3), list(range(9)), 1, False)
     second = _hashes(core.rife.RIFE(clip, factor_num=3), list(range(9))[::-1], 2, True)
     assert first == second
+
+
+@pytest.mark.parametrize(("length", "num", "den"), [(2**30 + 1, 5, 4), (2**31 - 1, 3, 2)])
+def test_clips_too_long_to_interleave(length: int, num: int, den: int) -> None:
+    """Over 2^30 frames the two-frame interleave would exceed VapourSynth's count: mapped per frame instead."""
+    clip = _blank(length, 25, 1)
+    out = core.rife.RIFE(clip, factor_num=num, factor_den=den, **CLASSIFY_ONLY)
+    assert out.num_frames == min(2**31 - 1, math.ceil(length * num / den))
+    for n in (0, 1, out.num_frames - 1):
+        f = out.get_frame(n)
+        assert f.props["VsrifeSource"] == n * den // num and duration(f) == Fraction(25 * num, den) ** -1

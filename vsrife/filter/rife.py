@@ -1,14 +1,15 @@
 """The VapourSynth filter: ``core.rife.RIFE(clip, ...)`` / ``vsrife.RIFE(clip, ...)``.
 
-Graph: the source clip is mapped twice with ``SelectEvery`` so that output frame n sees its left
-and right source frames (t = 0 frames see their left frame twice: they never depend on a later
-one); one ``ModifyFrame`` callback (:class:`_Renderer`) then returns the left frame untouched for
-t = 0, repeats or blends at scene cuts and static pairs, and otherwise converts both frames to
-RGB tensors (once per source frame, cached by the engine), runs the network and writes the result
-back in the clip's own format. Props of the left source frame are carried over; every frame gets
-exact ``_DurationNum``/``_DurationDen``. On CUDA a third mapped clip hands the callback source frame
-i + 2 as well, which is staged and uploaded while the GPU interpolates (i, i + 1), and the next pair's
-interpolation is queued before this frame's pixels are copied out (the run-ahead).
+Graph: the source clip is mapped twice with ``SelectEvery`` (per frame with ``FrameEval`` for rate
+periods too long for it) so that output frame n sees its left and right source frames (t = 0 frames see
+their left frame twice: they never depend on a later one); one ``ModifyFrame`` callback
+(:class:`_Renderer`) then returns the left frame untouched for t = 0, repeats or blends at scene cuts
+and static pairs, and otherwise converts both frames to RGB tensors (once per source frame, cached by
+the engine), runs the network and writes the result back in the clip's own format. Props of the left
+source frame are carried over; every frame gets exact ``_DurationNum``/``_DurationDen``. On CUDA a third
+mapped clip hands the callback source frame i + 2 as well, which is staged and uploaded while the GPU
+interpolates (i, i + 1), and the next pair's interpolation is queued before this frame's pixels are
+copied out (the run-ahead).
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ _LOOKAHEAD: bool | None = None
 _PIPELINE: bool | None = None
 _AHEAD = 4  # at most this many results computed ahead (pinned host buffers of one output frame each)
 _LIVE_FRAMES = 2**27
+# Periods with more output frames than this are mapped per frame (_picked), not by SelectEvery (_selected).
+_MAX_OFFSETS = 4096
 
 
 def RIFE(
@@ -167,6 +170,24 @@ def _build(
     )
     pipeline = lookahead and (_PIPELINE if _PIPELINE is not None else True)
     renderer = _Renderer(engine, converter, timing, opts, 1 / out_fps if out_fps else None, pipeline)
+    period = timing.num if timing.den > 1 else 2 * timing.num  # SelectEvery's offsets (Timing.select_every)
+    if period > _MAX_OFFSETS or 2 * clip.num_frames > MAX_FRAMES:
+        clips = [_picked(clip, timing, k) for k in ((0, 1, 2) if lookahead else (0, 1))]
+    else:
+        clips = _selected(clip, timing, lookahead)
+    out = core.std.ModifyFrame(clips[0], clips, renderer)
+    if out_fps:
+        out = core.std.AssumeFPS(out, fpsnum=out_fps.numerator, fpsden=out_fps.denominator)
+    if out.num_frames != timing.out_frames:
+        out = out[: timing.out_frames]
+    return out
+
+
+def _selected(clip: vs.VideoNode, timing: Timing, lookahead: bool) -> list[vs.VideoNode]:
+    """Output-length clips of each output frame's left, right (and, with ``lookahead``, i + 2) source frame.
+
+    Built from ``SelectEvery`` with one offset per output frame of a period: no Python per frame.
+    """
     source = clip
     shifted = clip[1:] + clip[-1]
     cycle, offsets = timing.select_every()
@@ -187,12 +208,25 @@ def _build(
         shifted2 = ((source[2:] if source.num_frames > 2 else source[-1]) + source[-1] * 2)[: clip.num_frames]
         pairs2 = core.std.Interleave([clip, shifted2], modify_duration=False)
         clips.append(core.std.SelectEvery(pairs2, cycle=2 * cycle, offsets=right_offsets, modify_duration=False))
-    out = core.std.ModifyFrame(left, clips, renderer)
-    if out_fps:
-        out = core.std.AssumeFPS(out, fpsnum=out_fps.numerator, fpsden=out_fps.denominator)
-    if out.num_frames != timing.out_frames:
-        out = out[: timing.out_frames]
-    return out
+    return clips
+
+
+def _picked(clip: vs.VideoNode, timing: Timing, ahead: int) -> vs.VideoNode:
+    """Output-length clip whose frame n is source frame i + ``ahead`` (i for t = 0 outputs), clamped to the clip.
+
+    For periods too long for ``SelectEvery`` (its set-up grows with the square of the offsets: a rate
+    ratio like 999999/400000 took minutes) and clips too long to interleave: one small Python
+    evaluation per frame instead, whose cost does not depend on the period.
+    """
+    last = clip.num_frames - 1
+
+    def pick(n: int) -> vs.VideoNode:
+        i, t = timing.source(n)
+        j = i if t == 0 else min(i + ahead, last)
+        return core.std.Loop(clip[j], times=n + 1)  # frame n of this clip is source frame j
+
+    template = core.std.BlankClip(clip, length=timing.out_frames, keep=True)
+    return core.std.FrameEval(template, pick)
 
 
 class _Renderer:
