@@ -229,3 +229,26 @@ def test_clips_too_long_to_interleave(length: int, num: int, den: int) -> None:
     for n in (0, 1, out.num_frames - 1):
         f = out.get_frame(n)
         assert f.props["VsrifeSource"] == n * den // num and duration(f) == Fraction(25 * num, den) ** -1
+
+
+def _timed(clip: vs.VideoNode, starts: list[float]) -> vs.VideoNode:
+    return core.std.Splice([core.std.SetFrameProps(clip[i], _AbsoluteTime=s) for i, s in enumerate(starts)])
+
+
+@pytest.mark.parametrize(("num", "den"), [(2, 1), (5, 2)])
+def test_absolute_time_of_generated_frames(num: int, den: int) -> None:
+    """``_AbsoluteTime`` (seconds, set by source filters) of frame n is its own time, not its left frame's."""
+    clip = _timed(_blank(5, 25, 1), [10 + i / 25 for i in range(5)])
+    out = core.rife.RIFE(clip, factor_num=num, factor_den=den, **CLASSIFY_ONLY)
+    for n in range(out.num_frames):
+        assert out.get_frame(n).props["_AbsoluteTime"] == pytest.approx(10 + n / (25 * num / den), abs=1e-9), n
+    # fps 0: from each source frame's own duration
+    vfr = _timed(_vfr_clip(), [float(sum(SOURCE_DURATIONS[:i])) for i in range(len(SOURCE_DURATIONS))])
+    out = core.rife.RIFE(vfr, factor_num=num, factor_den=den, **CLASSIFY_ONLY)
+    for n in range(out.num_frames):
+        i, t = n * den // num, Fraction(n * den % num, num)
+        expected = float(sum(SOURCE_DURATIONS[:i]) + t * SOURCE_DURATIONS[i])
+        assert out.get_frame(n).props["_AbsoluteTime"] == pytest.approx(expected, abs=1e-9), n
+    # no duration known: the stale left-frame time is dropped rather than copied
+    out = core.rife.RIFE(_timed(_blank(3, 0, 1), [0.0, 1.0, 2.0]), **CLASSIFY_ONLY)
+    assert out.get_frame(0).props["_AbsoluteTime"] == 0.0 and "_AbsoluteTime" not in out.get_frame(1).props

@@ -314,6 +314,8 @@ class _Renderer:
 
     def _stamp(self, out: vs.VideoFrame, left: vs.VideoFrame, i: int, t: Fraction, action: str) -> vs.VideoFrame:
         self._set_duration(out, left)
+        if t and "_AbsoluteTime" in left.props:
+            self._set_time(out, left, t)
         out.props["VsrifeSource"] = i
         out.props["VsrifeT"] = float(t)
         out.props["VsrifeAction"] = action
@@ -425,6 +427,18 @@ class _Renderer:
             d = self.timing.duration(Fraction(int(num), int(den)))
         out.props["_DurationNum"] = d.numerator
         out.props["_DurationDen"] = d.denominator
+
+    def _set_time(self, out: vs.VideoFrame, left: vs.VideoFrame, t: Fraction) -> None:
+        """``_AbsoluteTime`` of a frame t of the way past its left source frame (dropped when unknowable)."""
+        if self.out_duration is not None:
+            src_duration: Fraction | None = self.out_duration * Fraction(self.timing.num, self.timing.den)
+        else:
+            num, den = left.props.get("_DurationNum"), left.props.get("_DurationDen")
+            src_duration = Fraction(int(num), int(den)) if num and den else None
+        if src_duration is None:
+            del out.props["_AbsoluteTime"]  # a copy of the left frame's time would be wrong
+        else:
+            out.props["_AbsoluteTime"] = float(left.props["_AbsoluteTime"]) + float(t * src_duration)
 
     def _threads(self) -> None:
         """torch's intra-op thread count is per OS thread, and a VapourSynth worker starts with whatever
