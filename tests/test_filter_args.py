@@ -105,6 +105,7 @@ CASES: list[tuple[str, Any, Callable[[], Any], list[str]]] = [
     ("device", {"device": "tpu"}, _clip, ["device", "auto", "cpu", "cuda", "cuda:N", "tpu"]),
     ("threads-neg", {"threads": -1}, _clip, ["threads", "non-negative", "-1"]),
     ("threads-huge", {"threads": 100000}, _clip, ["threads", "up to 1024", "100000"]),
+    ("model_path-empty", {"model_path": "  "}, _clip, ["model_path", "empty"]),
     ("ensemble-2", {"ensemble": 2}, _clip, ["ensemble", "boolean"]),
     ("torch_compile-2", {"torch_compile": 2}, _clip, ["torch_compile", "boolean"]),
     ("trt-2", {"trt": 2}, _clip, ["trt", "boolean"]),
@@ -197,6 +198,9 @@ def test_python_only_type_errors_name_the_parameter() -> None:
         ({"threads": 1.5}, "threads"),
         ({"sc": "yes"}, "sc"),
         ({"model": 3.6}, "model"),
+        ({"model_path": b"\xff/x.pkl"}, "model_path must be UTF-8"),
+        ({"skip_threshold": 10**400}, "skip_threshold"),  # beyond float's range
+        ({"sc_threshold": -(10**400)}, "sc_threshold"),
     ):
         with pytest.raises(vs.Error, match=name):
             vsrife.RIFE(clip, **kwargs)

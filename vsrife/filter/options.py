@@ -23,13 +23,23 @@ _PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 
 def _text(name: str, value: Any, allowed: tuple[str, ...] | None = None) -> str:
     if isinstance(value, bytes):
-        value = value.decode()
+        try:
+            value = value.decode()
+        except UnicodeDecodeError:
+            raise ValueError(f"{name} must be UTF-8 text, got {value!r}") from None
     if not isinstance(value, str):
         raise ValueError(f"{name} must be a string, got {value!r}")
     text = value.strip()
     if allowed is not None and text.lower() not in allowed:
         raise ValueError(f"{name} must be one of {', '.join(repr(a) for a in allowed)}, got {value!r}")
     return text.lower() if allowed is not None else text
+
+
+def _nonempty(name: str, value: Any) -> str:
+    text = _text(name, value)
+    if not text:  # Path("") is the current folder: never what an empty argument meant
+        raise ValueError(f"{name} must be a file or folder path, got an empty string")
+    return text
 
 
 def _flag(name: str, value: Any) -> bool:
@@ -39,9 +49,14 @@ def _flag(name: str, value: Any) -> bool:
 
 
 def _number(name: str, value: Any, lo: float, hi: float, lo_open: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"{name} must be a number, got {value!r}")
-    v = float(value)
+    try:
+        v = float(value)
+    except OverflowError:  # an int beyond float's range
+        v = math.inf if value > 0 else -math.inf
+    if math.isnan(v):
+        raise ValueError(f"{name} must be a number, got {value!r}")
     if v < lo or v > hi or (lo_open and v == lo):
         bound = f"({lo}, {hi}]" if lo_open else f"[{lo}, {hi}]"
         raise ValueError(f"{name} must be in {bound}, got {value!r}")
@@ -100,7 +115,7 @@ class FilterOptions:
             )
         return cls(
             model=None if model is None else _text("model", model),
-            model_path=None if model_path is None else _text("model_path", model_path),
+            model_path=None if model_path is None else _nonempty("model_path", model_path),
             scale=float(scale),
             ensemble=_flag("ensemble", ensemble),
             sc=_flag("sc", sc),
