@@ -376,7 +376,7 @@ def test_per_frame_props_switch(source: Any) -> None:
     assert not torch.equal(left, conv.to_rgb(planes, {"_ChromaLocation": 1}))
 
 
-@pytest.mark.parametrize("props", [{"_Matrix": 14}, {"_Matrix": 3}, {"_ChromaLocation": 6}])
+@pytest.mark.parametrize("props", [{"_Matrix": 14}, {"_Matrix": 3}, {"_ChromaLocation": 6}, {"_Range": 5}])
 def test_unsupported_props_raise(props: dict[str, int]) -> None:
     conv = ColorConverter(PlaneFormat("yuv", False, 8, 1, 1), 8, 8, "cpu")
     planes = [np.zeros((8, 8), np.uint8), np.zeros((4, 4), np.uint8), np.zeros((4, 4), np.uint8)]

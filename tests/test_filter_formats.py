@@ -155,6 +155,15 @@ def test_matrix_prop_is_honoured(base: vs.VideoNode) -> None:
     assert not same_pixels(results[1], results[5])
 
 
+@pytest.mark.parametrize(("prop", "value"), [("_Matrix", 3), ("_Range", 5), ("_ChromaLocation", 7)])
+def test_unusable_colour_prop_names_frame_and_prop(base: vs.VideoNode, prop: str, value: int) -> None:
+    pair = core.std.SetFrameProps(base[LEFT] + base[RIGHT], **{prop: value})
+    with pytest.raises(vs.Error) as info:
+        core.rife.RIFE(pair).get_frame(1)
+    last = str(info.value).strip().splitlines()[-1]
+    assert "RIFE: frame 1: unsupported" in last and f"{prop}={value}" in last, last
+
+
 def test_unspecified_matrix_means_bt709(base: vs.VideoNode) -> None:
     """bikes.mp4 says _Matrix=2 (unspecified): treated as BT.709."""
     pair = base[LEFT] + base[RIGHT]

@@ -392,6 +392,8 @@ class ColorConverter:
             return True
         value = _int_prop(props, "_Range")
         if value is not None:
+            if value not in (0, 1):
+                raise ValueError(f"unsupported _Range={value} (expected 0 limited or 1 full)")
             return value == 1
         legacy = _int_prop(props, "_ColorRange")
         if legacy is not None:

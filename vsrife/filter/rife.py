@@ -257,6 +257,12 @@ class _Renderer:
         self.emitted: OrderedDict[tuple[int, Fraction], None] = OrderedDict()  # recently written, not redone
 
     def __call__(self, n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
+        try:
+            return self._render(n, f)
+        except ValueError as exc:  # frame props the conversion cannot honour (e.g. _Matrix=3)
+            raise vs.Error(f"RIFE: frame {n}: {exc}") from None
+
+    def _render(self, n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
         left, right = f[0], f[1]
         i, t = self.timing.source(n)
         if t == 0 or i + 1 >= self.timing.src_frames:
