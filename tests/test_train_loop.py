@@ -64,6 +64,26 @@ def test_resume_reproduces_loss_curve_exactly(tmp_path: Path, teacher: str) -> N
     assert list((tmp_path / "full" / "samples").glob("step_*.png"))
 
 
+def test_resume_refuses_another_run_or_config(tmp_path: Path) -> None:
+    """A fresh run never mixes into an old run's folder, and a resume must keep the run's settings."""
+    cfg = {**TINY, "steps": 2, "ckpt_every": 2, "export_final": False, "out_dir": str(tmp_path / "run")}
+    Trainer(TrainConfig(**cfg)).fit()
+    with pytest.raises(ConfigError, match=r"out_dir: .* holds checkpoints of an earlier run; pass --resume"):
+        Trainer(TrainConfig(**cfg))
+    for change, shown in (({"lr": 1e-3}, "lr 0.0003 -> 0.001"), ({"seed": 7}, "seed 1234 -> 7"),
+                          ({"teacher": "privileged"}, "teacher 'none' -> 'privileged'")):  # fmt: skip
+        with pytest.raises(ConfigError, match=f"resume: {shown} differ from the checkpoint's run"):
+            Trainer(TrainConfig(**{**cfg, **change}, resume=True))
+    # what may change: a longer run, logging, threads
+    longer = Trainer(TrainConfig(**{**cfg, "steps": 3, "log_every": 2, "threads": 1}, resume=True))
+    assert longer.step == 2 and longer.fit()["step"] == 3
+    # a damaged newest checkpoint is named, with the way out
+    newest = list_checkpoints(tmp_path / "run" / "checkpoints")[-1][1]
+    newest.write_bytes(newest.read_bytes()[:1000])
+    with pytest.raises(ConfigError, match=f"resume: {newest} cannot be read .*delete it"):
+        Trainer(TrainConfig(**{**cfg, "steps": 3}, resume=True))
+
+
 def test_lr_schedule() -> None:
     cfg = TrainConfig(arch={}, steps=110, warmup=10, lr=1e-3, min_lr=1e-5)
     f = lr_multiplier(cfg)

@@ -73,18 +73,18 @@ def spec_to_dict(spec: ArchSpec) -> dict[str, Any]:
 def spec_from_dict(data: dict[str, Any]) -> ArchSpec:
     """Inverse of :func:`spec_to_dict`; unknown, missing or impossible fields are a :class:`ModelLoadError`."""
     if not isinstance(data, dict):
-        raise ModelLoadError(f"checkpoint metadata: the architecture must be an object, found {type(data).__name__}")
+        raise ModelLoadError(f"the architecture must be an object, found {type(data).__name__}")
     names = {f.name for f in fields(ArchSpec)}
     unknown = set(data) - names
     if unknown:
-        raise ModelLoadError(f"checkpoint metadata has unknown architecture fields: {sorted(unknown)}")
+        raise ModelLoadError(f"unknown architecture fields: {sorted(unknown)}")
     kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
     try:
         return ArchSpec(**kwargs)
     except TypeError as exc:  # required fields missing
-        raise ModelLoadError(f"checkpoint metadata describes no complete architecture: {exc}") from None
+        raise ModelLoadError(f"incomplete architecture: {exc}") from None
     except ValueError as exc:
-        raise ModelLoadError(f"checkpoint metadata describes an invalid network: {exc}") from None
+        raise ModelLoadError(str(exc)) from None
 
 
 def read_state_dict(path: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
@@ -315,7 +315,9 @@ def load_model(
         try:
             spec = spec_from_dict(metadata["spec"])
         except ModelLoadError as exc:
-            raise ModelLoadError(f"model_path {model_path}: {exc}") from None
+            raise ModelLoadError(
+                f"model_path {model_path}: the vsrife metadata describes an invalid network: {exc}"
+            ) from None
         try:
             layout(spec)  # builds it on the meta device: an impossible combination fails here, clearly
         except (ValueError, TypeError) as exc:

@@ -65,6 +65,16 @@ def lr_multiplier(cfg: TrainConfig) -> Callable[[int], float]:
     return factor
 
 
+RESUMABLE = frozenset({
+    "out_dir", "resume", "device", "threads", "num_workers", "steps", "time_limit", "name", "model_path",
+    "log_every", "val_every", "val_max", "val_crop", "ckpt_every", "keep_checkpoints", "sample_every",
+    "tensorboard", "export_final",
+    # the data options are checked through the training windows' fingerprint
+    "data", "windows", "video_scale", "max_frames", "val_fraction", "val_segment", "skip_bad",
+})  # fmt: skip
+"""Options a resumed run may change; any other difference from the checkpoint's config is refused."""
+
+
 class Trainer:
     """One training run (one process of it under torchrun). See :meth:`fit`."""
 
@@ -81,7 +91,11 @@ class Trainer:
             torch.backends.cudnn.benchmark = True  # fixed crop sizes: let cuDNN pick the fastest kernels
         self.out_dir = Path(cfg.out_dir)
         self.ckpt_dir = self.out_dir / "checkpoints"
-        resume_from = latest_checkpoint(self.ckpt_dir) if cfg.resume else None
+        resume_from = latest_checkpoint(self.ckpt_dir)
+        if resume_from is not None and not cfg.resume and not quiet:
+            raise ConfigError(f"out_dir: {self.out_dir} holds checkpoints of an earlier run; pass --resume to "
+                              "continue it, or choose another out_dir")  # fmt: skip
+        resume_from = resume_from if cfg.resume else None
         _seed_everything(cfg.seed)
         if cfg.amp == "fp16" and self.device.type != "cuda":
             raise ConfigError("amp: fp16 needs a CUDA device (use bf16 on CPU)")
@@ -146,7 +160,12 @@ class Trainer:
         self.validation_cpu_seconds = 0.0
 
         if resume_from is not None:
-            self._load(load_checkpoint(resume_from))
+            try:
+                state = load_checkpoint(resume_from)
+            except (RuntimeError, ValueError, EOFError, OSError) as exc:
+                raise ConfigError(f"resume: {resume_from} cannot be read ({str(exc).splitlines()[0]}); delete it "
+                                  "to resume from the checkpoint before it") from None  # fmt: skip
+            self._load(state)
         self.logger = RunLogger(self.out_dir, enabled=ctx.is_main and not quiet, tensorboard=cfg.tensorboard,
                                 resume_step=self.step if resume_from is not None else None)  # fmt: skip
         for note in source.notes:
@@ -370,6 +389,13 @@ class Trainer:
         }
 
     def _load(self, state: dict[str, Any]) -> None:
+        old, new = state.get("config", {}), self.cfg.to_dict()
+        changed = [k for k in new if k not in RESUMABLE and k in old and old[k] != new[k]]
+        if changed:
+            diffs = "; ".join(f"{k} {old[k]!r} -> {new[k]!r}" for k in changed)
+            raise ConfigError(f"resume: {diffs} differ from the checkpoint's run (the network, optimiser, schedule "
+                              "and data order would not continue it); resume with its settings or use a new "
+                              "out_dir")  # fmt: skip
         fingerprint = self.train_data.fingerprint()
         if state["data"].get("fingerprint") != fingerprint:
             raise ConfigError("resume: the training windows differ from the checkpoint's (data, windows, "
