@@ -88,6 +88,28 @@ def test_frame_folder_skips_duplicates_and_cuts(tmp_path: Path, carphone: np.nda
     assert len(train_all) == len(frames) - 2
 
 
+def test_frame_folder_of_mixed_sizes_or_unreadable_images(
+    tmp_path: Path, carphone: np.ndarray, bikes_small: np.ndarray
+) -> None:
+    """One sequence, one size: a frame of another size (or not an image) is named, whether or not pairs are
+    checked for cuts when the windows are made."""
+    import cv2
+
+    odd = cv2.resize(carphone[4], (160, 128))
+    folder = write_frames(tmp_path / "mixed", [*carphone[:4], odd, *carphone[5:8]])
+    for skip_bad in (True, False):
+        with pytest.raises(ConfigError, match=r"data: .*00004\.png is 160x128, but frames/mixed has 176x144 frames"):
+            (seq,) = load_source(f"frames:{folder}")
+            make_windows([seq], [3], val_fraction=0.0, segment=100, skip_bad=skip_bad)
+            [seq.frame(i) for i in range(len(seq))]  # what the crops read
+    broken = write_frames(tmp_path / "broken", list(carphone[:4]))
+    victim = sorted(broken.iterdir())[2]
+    victim.write_bytes(b"not a png")
+    with pytest.raises(ConfigError, match=f"data: cannot read image {victim}"):
+        (seq,) = load_source(f"frames:{broken}")
+        make_windows([seq], [3], val_fraction=0.0, segment=100)
+
+
 def test_video_source_and_scale(carphone: np.ndarray) -> None:
     (seq,) = load_source("sample:carphone@0.5", max_frames=12)
     assert len(seq) == 12 and seq.size == (72, 88)

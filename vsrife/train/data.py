@@ -111,13 +111,26 @@ class FileSequence:
         return len(self.paths)
 
     def frame(self, index: int) -> np.ndarray:
-        return read_image(self.paths[index])
+        path = self.paths[index]
+        try:
+            img = read_image(path)
+        except OSError as exc:
+            raise ConfigError(f"data: {exc}") from None
+        size = (img.shape[0], img.shape[1])
+        if self._size is None:
+            self._size = size
+        elif size != self._size:  # crops and frame differences need one size per sequence
+            raise ConfigError(
+                f"data: {path} is {size[1]}x{size[0]}, but {self.name} has {self._size[1]}x{self._size[0]} frames; "
+                "the frames of one sequence must share one size"
+            )
+        return img
 
     @property
     def size(self) -> tuple[int, int]:
         if self._size is None:
-            h, w = self.frame(0).shape[:2]
-            self._size = (h, w)
+            self.frame(0)
+        assert self._size is not None
         return self._size
 
 
