@@ -136,6 +136,34 @@ def test_config_errors_found_when_building(tmp_path: Path) -> None:
         Trainer(TrainConfig.from_dict({**base, "arch": None, "model_path": None, "model": "hd"}))
 
 
+def test_cli_errors_name_the_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Bad devices, seeds, models, files and process counts: ``error: <option>: ...`` and status 2, no traceback."""
+    fake_video, fake_weights = tmp_path / "clip.mp4", tmp_path / "raft.pth"
+    fake_video.write_text("not a video")
+    fake_weights.write_text("not weights")
+    fit = ["fit", "--arch", '{"widths": [16, 16], "scales": [2, 1]}', "--crop", "64", "--max-frames", "30",
+           "--out-dir", str(tmp_path / "run"), "--threads", "1"]  # fmt: skip
+    cases = [
+        ([*fit, "--data", "sample:carphone", "--seed", "-1"], "seed: must be in [0, 2**32)"),
+        ([*fit, "--data", f"video:{fake_video}"], f"data: ffprobe cannot read {fake_video}"),
+        ([*fit, "--data", "sample:carphone", "--teacher", "raft", "--raft-weights", str(fake_weights)],
+         f"raft_weights: {fake_weights} is not a PyTorch state dict"),
+        (["evaluate", "--model", "9.9", "--benchmark", "footage", "--root", "sample:carphone"], "model: unknown model"),
+        (["evaluate", "--model-path", str(tmp_path / "none.pkl"), "--benchmark", "footage", "--root", "x"],
+         "does not exist"),
+        (["export", str(tmp_path / "none.pt"), "--out", str(tmp_path / "exp")], "does not exist"),
+        (["export", str(fake_weights), "--out", str(tmp_path / "exp")], "checkpoint:"),
+        (["ddp-check", *fit[1:], "--data", "sample:carphone", "--batch-size", "2", "--world", "3"],
+         "batch_size: 2 is not divisible by --world 3"),
+    ]  # fmt: skip
+    if not torch.cuda.is_available():
+        cases.append(([*fit, "--data", "sample:carphone", "--device", "cuda"], "device: 'cuda' requested"))
+    for argv, message in cases:
+        assert cli(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and message in err and "Traceback" not in err, (argv, err)
+
+
 def test_cli_fit_with_toml_and_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     toml = tmp_path / "run.toml"
     toml.write_text(

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from vsrife.engine.interpolator import SCALES
+from vsrife.models import FetchError, ModelLoadError
 from vsrife.train.config import ConfigError, add_config_arguments, config_from_args
 
 BENCHMARKS = ("vimeo", "ucf101", "middlebury", "footage", "footage-thirds")
@@ -23,9 +25,9 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--model-path", help="checkpoint file or folder (e.g. an exported model)")
     ev.add_argument("--benchmark", choices=BENCHMARKS, required=True)
     ev.add_argument("--root", required=True, help="dataset folder; footage: a video, frame folder or sample:NAME")
-    ev.add_argument("--limit", type=int, default=None, help="score at most this many items")
+    ev.add_argument("--limit", type=_positive_int, default=None, help="score at most this many items")
     ev.add_argument("--device", default="auto")
-    ev.add_argument("--scale", type=float, default=1.0)
+    ev.add_argument("--scale", type=float, default=1.0, choices=SCALES, help="flow resolution factor")
     ev.add_argument("--json", help="also write the result to this file")
     ex = sub.add_parser("export", help="export a training checkpoint for load_model / core.rife")
     ex.add_argument("checkpoint", help="step_XXXXXXXX.pt, or a run folder (its latest checkpoint)")
@@ -33,8 +35,15 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--name", default=None)
     dd = sub.add_parser("ddp-check", help="check that N gloo processes give the gradients of one (CPU)")
     add_config_arguments(dd)
-    dd.add_argument("--world", type=int, default=2)
+    dd.add_argument("--world", type=_positive_int, default=2, help="processes (1 or more)")
     return parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
 
 
 def _footage(root: str) -> Any:
@@ -52,7 +61,10 @@ def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
     from vsrife.train.distributed import resolve_device
 
     device = resolve_device(args.device)
-    loaded = load_model(args.model, args.model_path, device=device)
+    try:
+        loaded = load_model(args.model, args.model_path, device=device)
+    except KeyError as exc:  # an unknown version name
+        raise ConfigError(f"model: {exc.args[0]}") from None
     interp = E.network_interpolator(loaded.network, device, args.scale)
     if args.benchmark == "vimeo":
         res = E.evaluate_vimeo(args.root, interp, limit=args.limit)
@@ -97,17 +109,25 @@ def main(argv: list[str] | None = None) -> int:
                 if found is None:
                     raise ConfigError(f"checkpoint: no step_XXXXXXXX.pt in {ckpt}")
                 ckpt = found
-            print(export_checkpoint(ckpt, args.out, args.name))
+            try:
+                print(export_checkpoint(ckpt, args.out, args.name))
+            except ValueError as exc:  # not a training checkpoint
+                raise ConfigError(f"checkpoint: {exc}") from None
         else:
             from vsrife.train.distributed import gradient_probe
 
             cfg = config_from_args(args).to_dict()
+            if cfg["batch_size"] % args.world:  # found before spawning, not as a worker's traceback
+                raise ConfigError(f"batch_size: {cfg['batch_size']} is not divisible by --world {args.world}")
             one, many = gradient_probe(cfg, 1), gradient_probe(cfg, args.world)
             diff = max(float((one[k] - many[k]).abs().max()) for k in one)
             scale = max(float(v.abs().max()) for v in one.values())
             print(json.dumps({"world": args.world, "max_abs_diff": diff, "max_abs_grad": scale}))
             return 0 if diff <= 1e-5 * max(scale, 1.0) else 1
     except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (ModelLoadError, FetchError, FileNotFoundError) as exc:  # a model or checkpoint that is not there
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except FloatingPointError as exc:  # vsrife.train.loop.TrainingDiverged: diverged, not a crash

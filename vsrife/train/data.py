@@ -220,7 +220,10 @@ def load_source(spec: str, video_scale: float = 1.0, max_frames: int = 0) -> lis
             path = Path(target).expanduser()
             if not path.is_file():
                 raise ConfigError(f"data: video {path} does not exist")
-        frames = read_frames(path, 0, max_frames or None)
+        try:
+            frames = read_frames(path, 0, max_frames or None)
+        except RuntimeError as exc:  # ffprobe / ffmpeg cannot decode it
+            raise ConfigError(f"data: {exc}") from None
         return [ArraySequence(f"{kind}/{Path(path).stem}", _resize(frames, scale))]
     if kind == "synthetic":
         try:

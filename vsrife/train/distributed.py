@@ -20,6 +20,8 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from vsrife.train.config import ConfigError
+
 __all__ = ["DistContext", "all_mean", "barrier", "cleanup", "free_port", "gradient_probe", "init_distributed",
            "resolve_device", "spawn", "wrap_ddp"]  # fmt: skip
 
@@ -51,7 +53,7 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise ValueError(f"device: {name!r} requested but CUDA is not available")
+            raise ConfigError(f"device: {name!r} requested but CUDA is not available")
         return torch.device(name if ":" in name else f"cuda:{local_rank}")
     return torch.device("cpu")
 

@@ -162,9 +162,8 @@ class Trainer:
         if resume_from is not None:
             try:
                 state = load_checkpoint(resume_from)
-            except (RuntimeError, ValueError, EOFError, OSError) as exc:
-                raise ConfigError(f"resume: {resume_from} cannot be read ({str(exc).splitlines()[0]}); delete it "
-                                  "to resume from the checkpoint before it") from None  # fmt: skip
+            except (ValueError, OSError) as exc:
+                raise ConfigError(f"resume: {exc}; delete it to resume from the checkpoint before it") from None
             self._load(state)
         self.logger = RunLogger(self.out_dir, enabled=ctx.is_main and not quiet, tensorboard=cfg.tensorboard,
                                 resume_step=self.step if resume_from is not None else None)  # fmt: skip

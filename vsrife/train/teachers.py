@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from vsrife.arch.ifnet import FlowEstimate, IFBlock
 from vsrife.arch.spec import ArchSpec
+from vsrife.train.config import ConfigError
 
 __all__ = ["DISTeacher", "FlowTeacher", "RAFTTeacher", "TimestepTeacher", "build_flow_teacher"]
 
@@ -93,16 +94,23 @@ class RAFTTeacher(nn.Module):
         path = Path(weights).expanduser()
         if not path.is_file():
             raise FileNotFoundError(f"raft_weights: {path} does not exist")
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # not a zip/pickle, or pickles more than tensors (refused, never run)
+            raise ConfigError(f"raft_weights: {path} is not a PyTorch state dict of tensors") from exc
         if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
             state = state["state_dict"]
-        state = {k.removeprefix("module."): v for k, v in state.items()}
+        if not isinstance(state, dict):
+            raise ConfigError(f"raft_weights: {path} is not a state dict (found {type(state).__name__})")
+        state = {str(k).removeprefix("module."): v for k, v in state.items()}
         self.net = raft_small(weights=None) if small else raft_large(weights=None)
         try:
             self.net.load_state_dict(state)
         except RuntimeError as exc:
             kind = "raft_small" if small else "raft_large"
-            raise ValueError(f"raft_weights: {path} does not fit torchvision {kind} (raft_small flag?): {exc}") from exc
+            raise ConfigError(
+                f"raft_weights: {path} does not fit torchvision {kind} (raft_small flag?): {exc}"
+            ) from exc
         self.net.eval().requires_grad_(False)
         self.iters = iters
 
@@ -149,6 +157,6 @@ def build_flow_teacher(kind: str, *, dis_preset: str = "medium", raft_weights: s
         return DISTeacher(dis_preset)
     if kind == "raft":
         if raft_weights is None:
-            raise ValueError("raft_weights: teacher 'raft' needs the path of a torchvision RAFT weights file")
+            raise ConfigError("raft_weights: teacher 'raft' needs the path of a torchvision RAFT weights file")
         return RAFTTeacher(raft_weights, raft_small, raft_iters).to(device or "cpu")
     return None
