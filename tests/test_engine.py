@@ -420,7 +420,17 @@ BAD_T = [
     ("string", "0.5", TypeError, "t must be a number"),
     ("None", None, TypeError, "t must be a number"),
     ("list of strings", ["a", "b"], TypeError, "t must be a number"),
+    ("bool", True, TypeError, "t must be a number"),
+    ("complex tensor", torch.tensor([0.5j]), TypeError, "t must be a number"),
 ]
+
+
+def test_t_as_numpy_values(v36: Interpolator) -> None:
+    """numpy scalars and arrays, 0-d included, are numbers like any other."""
+    a, b = _img(2, 3, 8, 8), _img(2, 3, 8, 8)
+    expected = v36.interpolate(a, b, 0.5)
+    for t in (np.float32(0.5), np.array(0.5), np.array([0.5, 0.5])):
+        assert torch.equal(v36.interpolate(a, b, t), expected)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(("t", "exc", "match"), [p[1:] for p in BAD_T], ids=[p[0] for p in BAD_T])
@@ -450,6 +460,8 @@ BAD_OPTIONS = [
     ({"timestep_mode": "cubic"}, ValueError, "timestep_mode must be one of"),
     ({"timestep_mode": "native"}, ValueError, r'timestep_mode "native" needs a 4\.x model; 3\.6'),
     ({"cache_frames": 1}, ValueError, "cache_frames must be at least 2"),
+    ({"cache_frames": "8"}, ValueError, "cache_frames must be at least 2"),
+    ({"scale": True}, ValueError, "scale must be one of"),
     ({"cuda_graphs": True}, ValueError, "cuda_graphs needs a CUDA device, got device 'cpu'"),
 ]
 
@@ -459,6 +471,11 @@ def test_bad_options(kwargs: dict[str, object], exc: type[Exception], match: str
     kwargs.setdefault("device", "cpu")
     with pytest.raises(exc, match=match):
         Interpolator("3.6", **kwargs)  # type: ignore[arg-type]
+
+
+def test_unknown_model_name() -> None:
+    with pytest.raises(ValueError, match="unknown model 'bogus'"):
+        Interpolator("bogus", device="cpu")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error without CUDA")

@@ -121,12 +121,12 @@ class Interpolator:
         trt: bool = False,
         trt_cache_dir: str | Path | None = None,
     ) -> None:
-        if scale not in SCALES:
+        if isinstance(scale, bool) or scale not in SCALES:
             raise ValueError(f"scale must be one of {', '.join(map(str, SCALES))}, got {scale!r}")
         if timestep_mode not in TIMESTEP_MODES:
             raise ValueError(f"timestep_mode must be one of {', '.join(TIMESTEP_MODES)}, got {timestep_mode!r}")
-        if cache_frames < 2:
-            raise ValueError(f"cache_frames must be at least 2, got {cache_frames}")
+        if isinstance(cache_frames, bool) or not isinstance(cache_frames, int) or cache_frames < 2:
+            raise ValueError(f"cache_frames must be at least 2 (an integer), got {cache_frames!r}")
         self.device = resolve_device(device)
         self.dtype = resolve_precision(precision, self.device)
         if trt and torch_compile:
@@ -157,7 +157,10 @@ class Interpolator:
             # ``.to`` converts a module in place: never change the caller's network (another engine may use it)
             net = _place(copy.deepcopy(model.network), place)
         else:
-            loaded, net = _shared_network(model, model_path, place)
+            try:
+                loaded, net = _shared_network(model, model_path, place)
+            except KeyError as exc:  # an unknown version name
+                raise ValueError(exc.args[0]) from None
         self.loaded = loaded
         self.spec = loaded.info.spec
         self._winograd = any(isinstance(m, WinogradConv2d) for m in net.modules())
@@ -457,16 +460,22 @@ class Interpolator:
 
     @staticmethod
     def _check_t(t: float | Sequence[float] | Tensor, n: int) -> list[float]:
-        if isinstance(t, Tensor):
-            values = [float(v) for v in t.flatten().tolist()]
-        elif isinstance(t, (str, bytes)):
+        def real(v: object) -> float:
+            if isinstance(v, bool) or not isinstance(v, numbers.Real):  # numpy scalars are Real; complex is not
+                raise TypeError(f"t must be a number, a sequence of numbers or a tensor, got {t!r}")
+            return float(v)
+
+        if isinstance(t, (str, bytes)):
             raise TypeError(f"t must be a number, a sequence of numbers or a tensor, got {t!r}")
-        elif isinstance(t, numbers.Real):  # also numpy scalars (np.float32 is not a float subclass)
-            values = [float(t)]
+        if isinstance(t, Tensor) or getattr(t, "ndim", None) is not None:  # tensors and numpy arrays, 0-d too
+            flat = t.flatten().tolist()  # type: ignore[union-attr]
+            values = [real(v) for v in (flat if isinstance(flat, list) else [flat])]
+        elif isinstance(t, numbers.Real):
+            values = [real(t)]
         else:
             try:
-                values = [float(v) for v in t]
-            except (TypeError, ValueError) as exc:
+                values = [real(v) for v in t]
+            except TypeError as exc:
                 raise TypeError(f"t must be a number, a sequence of numbers or a tensor, got {t!r}") from exc
         if len(values) == 1:
             values = values * n
