@@ -227,6 +227,9 @@ def test_usage_errors(capsys: pytest.CaptureFixture[str], bunny: Path, tmp_path:
         "60/0",
     )
     _bad(capsys, 2, "argument --fps: frame rate 'abc' is not a number", "interpolate", bunny, "-o", out, "--fps", "abc")
+    _bad(capsys, 2, "argument --crf: must be a finite number", "interpolate", bunny, "-o", out, "--crf", "nan")
+    _bad(capsys, 2, "--threads must be a non-negative integer up to 1024", "interpolate", bunny, "-o", out,
+         "--threads", "100000")  # fmt: skip
     _bad(capsys, 2, "argument --fps: frame rate '-5' must be positive", "interpolate", bunny, "-o", out, "--fps", "-5")
     _bad(capsys, 2, "argument --fps: frame rate '-5' must be positive", "interpolate", bunny, "-o", out, "--fps=-5")
     _bad(

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers.checkpoints import seeded_checkpoint
 
 from vsrife.arch.winograd import winograd_available
 from vsrife.engine.devices import cpu_has_native_bf16, cpu_prefers_winograd
@@ -138,3 +139,13 @@ def test_bench_real_frames(capsys: pytest.CaptureFixture[str], tmp_path: Path) -
     )
     assert code == 0, err
     assert out.count("interpolations/s") == 1 and out.lstrip().startswith("66x50")
+
+
+def test_bench_names_the_model_a_path_holds(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """With only --model-path the row names the version its layout is (not the default model)."""
+    path = seeded_checkpoint("4.6", tmp_path)
+    js = tmp_path / "bench.json"
+    code, _, err = cli(capsys, "bench", "--model-path", path, "--path", "both", "--width", "64", "--height", "48",
+                         "--frames", "1", "--threads", "1", "--no-progress", "--json", js)  # fmt: skip
+    assert code == 0, err
+    assert [r["model"] for r in json.loads(js.read_text())["results"]] == ["4.6", "4.6"]

@@ -163,11 +163,27 @@ def _bench_model(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _model_label(args: argparse.Namespace) -> str:
+    """The version the filter ran: ``--model``, else the one ``--model-path``'s layout names, else the default."""
+    from vsrife.models import DEFAULT_MODEL, ModelLoadError, infer_model, read_state_dict
+    from vsrife.models.loading import resolve_files
+
+    if args.model or not args.model_path:
+        return str(args.model or DEFAULT_MODEL)
+    read = {name: read_state_dict(path) for name, path in resolve_files(args.model_path).items()}
+    meta = read["flownet.pkl"][1]
+    if "spec" in meta:  # a vsrife-trained network
+        return str(meta.get("name", "custom"))
+    try:
+        return infer_model({name: state for name, (state, _) in read.items()}, str(args.model_path))[0].name
+    except ModelLoadError:
+        return Path(args.model_path).name
+
+
 def _bench_filter(args: argparse.Namespace) -> dict[str, Any]:
     import vapoursynth as vs
 
     from vsrife.engine import resolve_device
-    from vsrife.models import DEFAULT_MODEL
 
     clip = _source(args, args.frames + 2)
     kwargs: dict[str, Any] = {
@@ -208,7 +224,7 @@ def _bench_filter(args: argparse.Namespace) -> dict[str, Any]:
     bar.close()
     return {
         "path": "filter",
-        "model": args.model or DEFAULT_MODEL,
+        "model": _model_label(args),
         "device": str(device),
         "load_s": load,
         "interpolations": args.frames,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import math
 import re
 from fractions import Fraction
 from pathlib import Path
@@ -45,7 +46,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_filter_options(p)
     enc = p.add_argument_group("encoding (ffmpeg)")
     enc.add_argument("--codec", default="libx264", help="video encoder (default libx264; ffv1 for lossless)")
-    enc.add_argument("--crf", type=float, help="quality for encoders with -crf (default 18)")
+    enc.add_argument("--crf", type=_finite, help="quality for encoders with -crf (default 18)")
     enc.add_argument("--preset", help="preset for encoders with -preset (default medium)")
     enc.add_argument("--pix-fmt", help="output pixel format (default: the source's, if the encoder supports it)")
     enc.add_argument("--encoder-args", metavar="ARGS", help='extra ffmpeg output options, e.g. "-tune film -g 250"')
@@ -56,8 +57,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--frames",
         type=parse_frames,
         metavar="A:B",
-        help="render output frames A..B-1 (B exclusive, like a Python slice; negatives count from "
-        "the end; A: and :B allowed)",
+        help="render output frames A..B-1 (B exclusive, like a Python slice; A: and :B allowed; negatives "
+        "count from the end, written with '=': --frames=-240:)",
     )
     part.add_argument(
         "--segment",
@@ -68,6 +69,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     p.set_defaults(run=run)
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
 
 
 def _rate_kwargs(args: argparse.Namespace, src_fps: Fraction) -> tuple[dict[str, int], Fraction]:
