@@ -106,6 +106,7 @@ CASES: list[tuple[str, Any, Callable[[], Any], list[str]]] = [
     ("threads-neg", {"threads": -1}, _clip, ["threads", "non-negative", "-1"]),
     ("threads-huge", {"threads": 100000}, _clip, ["threads", "up to 1024", "100000"]),
     ("model_path-empty", {"model_path": "  "}, _clip, ["model_path", "empty"]),
+    ("factor-and-fps", {"factor_num": 3, "fps_num": 60, "fps_den": 1}, _clip, ["factor_num/factor_den (3/1)", "both"]),
     ("ensemble-2", {"ensemble": 2}, _clip, ["ensemble", "boolean"]),
     ("torch_compile-2", {"torch_compile": 2}, _clip, ["torch_compile", "boolean"]),
     ("trt-2", {"trt": 2}, _clip, ["trt", "boolean"]),

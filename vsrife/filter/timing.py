@@ -33,6 +33,10 @@ def rate_factor(
     if (fps_num is None) != (fps_den is None):
         raise ValueError("fps_num and fps_den must be given together (target rate = fps_num / fps_den)")
     if fps_num is not None and fps_den is not None:
+        if (factor_num, factor_den) != (2, 1):  # the defaults; anything else was asked for and would be ignored
+            raise ValueError(
+                f"give either factor_num/factor_den ({factor_num}/{factor_den}) or fps_num/fps_den, not both"
+            )
         for name, value in (("fps_num", fps_num), ("fps_den", fps_den)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
