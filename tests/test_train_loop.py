@@ -84,6 +84,30 @@ def test_resume_refuses_another_run_or_config(tmp_path: Path) -> None:
         Trainer(TrainConfig(**{**cfg, "steps": 3}, resume=True))
 
 
+def test_ctrl_c_stops_after_the_step_with_a_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first SIGINT finishes the current step, saves it and returns; resuming continues from there."""
+    import os
+    import signal
+
+    cfg = {**TINY, "steps": 50, "ckpt_every": 100, "export_final": False, "out_dir": str(tmp_path / "run")}
+    trainer = Trainer(TrainConfig(**cfg))
+    step = trainer.train_step
+
+    def interrupted_at_3(batch: dict[str, Any]) -> dict[str, Any]:
+        out = step(batch)
+        if trainer.step == 3:
+            os.kill(os.getpid(), signal.SIGINT)  # as a terminal's Ctrl-C, in the middle of the run
+        return out
+
+    monkeypatch.setattr(trainer, "train_step", interrupted_at_3)
+    before = signal.getsignal(signal.SIGINT)
+    summary = trainer.fit()
+    assert summary["stopped"] == "interrupted" and summary["step"] == 3
+    assert [s for s, _ in list_checkpoints(tmp_path / "run" / "checkpoints")] == [3]
+    assert signal.getsignal(signal.SIGINT) is before  # the usual Ctrl-C again after training
+    assert Trainer(TrainConfig(**cfg, resume=True)).step == 3
+
+
 def test_lr_schedule() -> None:
     cfg = TrainConfig(arch={}, steps=110, warmup=10, lr=1e-3, min_lr=1e-5)
     f = lr_multiplier(cfg)
@@ -132,6 +156,8 @@ def test_config_errors_found_when_building(tmp_path: Path) -> None:
         Trainer(TrainConfig.from_dict({**base, "amp": "fp16", "device": "cpu"}))
     with pytest.raises(ConfigError, match=r"data: .* does not exist"):
         Trainer(TrainConfig.from_dict({**base, "data": [f"video:{tmp_path / 'missing.mp4'}"]}))
+    with pytest.raises(ConfigError, match="val_crop: 256x256 is larger than the frames of"):
+        Trainer(TrainConfig.from_dict({**base, "val_crop": [256]}))
     with pytest.raises(ConfigError, match="model: training supports the families"):
         Trainer(TrainConfig.from_dict({**base, "arch": None, "model_path": None, "model": "hd"}))
 

@@ -93,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
                 cleanup()
             if ctx.is_main:
                 print(json.dumps(summary, indent=2, default=str))
+            if summary["stopped"] == "interrupted":
+                return 130  # Ctrl-C, after the checkpoint of the step reached
         elif args.command == "evaluate":
             result = _evaluate(args)
             text = json.dumps(result, indent=2)

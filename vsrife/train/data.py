@@ -383,6 +383,7 @@ class WindowDataset(Dataset):
         crop: tuple[int, int] | None,
         augment: Augment | None = None,
         midpoint_only: bool = False,
+        crop_option: str = "crop",
     ) -> None:
         self.sequences = list(sequences)
         self.windows = list(windows)
@@ -396,7 +397,8 @@ class WindowDataset(Dataset):
                 h, w = self.sequences[si].size
                 if h < crop[0] or w < crop[1]:
                     raise ConfigError(
-                        f"crop: {crop[0]}x{crop[1]} is larger than the frames of {self.sequences[si].name} ({h}x{w})"
+                        f"{crop_option}: {crop[0]}x{crop[1]} is larger than the frames of {self.sequences[si].name} "
+                        f"({h}x{w})"
                     )
 
     def __len__(self) -> int:

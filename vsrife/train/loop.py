@@ -11,6 +11,9 @@ from __future__ import annotations
 import json
 import math
 import random
+import signal
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -130,7 +133,7 @@ class Trainer:
         if midpoint:
             val_items = [w for w in val_items if 2 * w.inner == w.length - 1]  # type: ignore[operator]
         self.val_data = WindowDataset(sequences, heldout_subset(val_items, cfg.val_max), cfg.val_crop_hw,
-                                      midpoint_only=midpoint)  # fmt: skip
+                                      midpoint_only=midpoint, crop_option="val_crop")  # fmt: skip
         self.sampler = StepSampler(len(self.train_data), cfg.batch_size, cfg.seed, rank=ctx.rank, world=ctx.world)
         self.data_stats = {"sequences": len(sequences), "train_windows": len(train_w), "val_windows": len(val_w),
                            "val_items": len(self.val_data), **stats}  # fmt: skip
@@ -257,31 +260,29 @@ class Trainer:
         self._window_start, self._window_samples = started, 0
         stopped = "done"
         batches = self._batches()
-        while self.step < cfg.steps:
-            if stop_at is not None and self.step >= stop_at:
-                stopped = "stop_at"
-                break
-            # every process must stop at the same step (a lone one would wait in DDP's all-reduce): any one
-            # past the limit stops them all
-            if cfg.time_limit and all_mean([float(time.perf_counter() - started > cfg.time_limit)], self.ctx)[0]:
-                stopped = "time_limit"
-                self.logger.message(f"time_limit of {cfg.time_limit:.0f} s reached at step {self.step}")
-                break
-            self._pending.append(self.train_step(next(batches)))
-            last = self.step == cfg.steps
-            if self.step % cfg.log_every == 0 or last:
-                self._log()
-            if self.step % cfg.sample_every == 0 and self._last is not None:
-                self._samples()
-            if self.step % cfg.ckpt_every == 0 or last:
-                self.save()
-            if (self.step % cfg.val_every == 0 or last) and len(self.val_data):
-                self.validate()
+        with _StopRequest() as ctrl_c:
+            while self.step < cfg.steps:
+                if stop_at is not None and self.step >= stop_at:
+                    stopped = "stop_at"
+                    break
+                # every process must stop at the same step (a lone one would wait in DDP's all-reduce): any
+                # one past the time limit or interrupted stops them all
+                late = bool(cfg.time_limit) and time.perf_counter() - started > cfg.time_limit
+                late_any, interrupted = all_mean([float(late), float(ctrl_c.requested)], self.ctx)
+                if interrupted:
+                    stopped = "interrupted"
+                    self.logger.message(f"interrupted at step {self.step}: saving a checkpoint")
+                    break
+                if late_any:
+                    stopped = "time_limit"
+                    self.logger.message(f"time_limit of {cfg.time_limit:.0f} s reached at step {self.step}")
+                    break
+                self._step_and_report(next(batches))
         if self._pending:
             self._log()
-        if stopped == "time_limit":
+        if stopped in ("time_limit", "interrupted"):
             self.save()
-            if len(self.val_data):
+            if stopped == "time_limit" and len(self.val_data):
                 self.validate()
         summary: dict[str, Any] = {"step": self.step, "stopped": stopped, "seconds": time.perf_counter() - started,
                                    "data": self.data_stats}  # fmt: skip
@@ -292,6 +293,20 @@ class Trainer:
         barrier(self.ctx)
         self.logger.close()
         return summary
+
+    def _step_and_report(self, batch: dict[str, Tensor]) -> None:
+        """One training step, then its logging, samples, checkpoint and validation when due."""
+        cfg = self.cfg
+        self._pending.append(self.train_step(batch))
+        last = self.step == cfg.steps
+        if self.step % cfg.log_every == 0 or last:
+            self._log()
+        if self.step % cfg.sample_every == 0 and self._last is not None:
+            self._samples()
+        if self.step % cfg.ckpt_every == 0 or last:
+            self.save()
+        if (self.step % cfg.val_every == 0 or last) and len(self.val_data):
+            self.validate()
 
     def _log(self) -> None:
         keys = sorted(set().union(*(p.keys() for p in self._pending)))
@@ -441,3 +456,26 @@ def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+class _StopRequest:
+    """While training: the first Ctrl-C asks to stop after the current step (with a checkpoint), a second
+    one interrupts at once. Only the main thread can take signals; elsewhere it never asks."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.requested = True
+        signal.signal(signal.SIGINT, self._previous)  # a second Ctrl-C: the usual KeyboardInterrupt
+        print("stopping after this step with a checkpoint (Ctrl-C again to abort)", file=sys.stderr)
+
+    def __enter__(self) -> _StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle) or signal.default_int_handler
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None and signal.getsignal(signal.SIGINT) == self._handle:
+            signal.signal(signal.SIGINT, self._previous)
