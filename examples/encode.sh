@@ -1,21 +1,34 @@
 #!/usr/bin/env bash
-# Interpolate a video 2x with RIFE and encode it with ffmpeg, keeping the source's audio.
-#   examples/encode.sh input.mp4 output.mp4 [factor]
+# Raise a video's frame rate with RIFE (vspipe + examples/basic.vpy) and encode it with ffmpeg, keeping
+# the source's audio.
+#   examples/encode.sh INPUT OUTPUT [FACTOR]      FACTOR: an integer or N/M above 1 (2, 3, 5/2); default 2
+# `vsrife interpolate` does the same with more care (containers, subtitles, metadata, partial renders).
 set -euo pipefail
-in=$(realpath "${1:?usage: encode.sh INPUT OUTPUT [FACTOR]}")
-out=${2:?usage: encode.sh INPUT OUTPUT [FACTOR]}
+usage="usage: encode.sh INPUT OUTPUT [FACTOR]"
+fail() { echo "encode.sh: $*" >&2; exit 2; }
+[[ $# -ge 2 && $# -le 3 ]] || fail "$usage"
+[[ -f $1 ]] || fail "input $1 is not a file"
+in=$(realpath "$1")
+out=$2
 factor=${3:-2}
+[[ $factor =~ ^([0-9]+)(/([0-9]+))?$ ]] || fail "FACTOR must be an integer or N/M (2, 3, 5/2), got '$factor'"
+num=$((10#${BASH_REMATCH[1]}))
+den=$((10#${BASH_REMATCH[3]:-1}))
+(( den > 0 && num > den )) || fail "FACTOR must be above 1, got '$factor'"
+outdir=$(dirname "$out")
+[[ -d $outdir ]] || fail "output folder $outdir does not exist"
+[[ $(basename "$out") == *.* ]] || fail "OUTPUT needs an extension (.mp4, .mkv, ...): ffmpeg picks the container by it"
+if [[ -e $out && $(realpath "$out") == "$in" ]]; then fail "OUTPUT is the INPUT; write to another file"; fi
 here=$(cd "$(dirname "$0")" && pwd)
-VSPIPE=${VSPIPE:-vspipe}
-script=$(mktemp --suffix=.vpy)
-trap 'rm -f "$script"' EXIT
-cat > "$script" <<PY
-import vapoursynth as vs
-from vsrife.filter.source import open_video
-clip = open_video(r"""$in""")
-vs.core.rife.RIFE(clip, factor_num=$factor).set_output()
-PY
-"$VSPIPE" -c y4m "$script" - \
+venv_vspipe="$here/../.venv/bin/vspipe"
+[[ -x $venv_vspipe ]] || venv_vspipe=vspipe
+VSPIPE=${VSPIPE:-$venv_vspipe}
+# written under a temporary name beside OUTPUT and renamed at the end: a failed run leaves no partial file
+tmp=$(mktemp --suffix=".${out##*.}" "$outdir/.encode.XXXXXX")
+trap 'rm -f "$tmp"' EXIT
+"$VSPIPE" -c y4m -a "input=$in" -a "factor_num=$num" -a "factor_den=$den" "$here/basic.vpy" - \
   | ffmpeg -hide_banner -loglevel error -y -i - -i "$in" \
-      -map 0:v:0 -map '1:a?' -c:v libx264 -crf 18 -preset medium -pix_fmt yuv420p -c:a copy -shortest "$out"
+      -map 0:v:0 -map '1:a?' -c:v libx264 -crf 18 -preset medium -pix_fmt yuv420p -c:a copy -shortest "$tmp"
+chmod "$(printf '%o' $((0666 & ~0$(umask))))" "$tmp"  # mktemp makes 0600; give the usual permissions
+mv -f "$tmp" "$out"
 echo "$out"

@@ -155,14 +155,37 @@ def test_encode_example_with_a_relative_input_path(tmp_path: Path, bbb_path: Pat
         ]
     )
     proc = run(
-        [str(REPO / "examples" / "encode.sh"), "short.mp4", "out.mp4"],
+        [str(REPO / "examples" / "encode.sh"), "short.mp4", "out.mp4", "5/2"],
         env={"VSPIPE": VSPIPE},
         cwd=tmp_path,
         timeout=300,
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-500:]
-    assert len(video_frames(tmp_path / "out.mp4")) == 6
+    assert len(video_frames(tmp_path / "out.mp4")) == 8  # ceil(3 x 5/2)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".encode")] == []  # no temporary left
+    # basic.vpy itself: a relative input is relative to where vspipe ran (vspipe runs scripts from their folder)
+    basic = str(REPO / "examples" / "basic.vpy")
+    info = run([VSPIPE, "--info", "-a", "input=short.mp4", basic], cwd=tmp_path, env={"PWD": str(tmp_path)})
+    assert "Frames: 6" in info.stdout, info.stdout
+
+
+def test_encode_example_refuses_bad_arguments_and_keeps_the_input(tmp_path: Path) -> None:
+    src = tmp_path / "in.mp4"
+    src.write_bytes(b"precious")
+    encode = str(REPO / "examples" / "encode.sh")
+    for args, message in (
+        ([src, src], "OUTPUT is the INPUT"),
+        ([src, tmp_path / "out.mp4", "2.5"], "FACTOR must be an integer or N/M"),
+        ([src, tmp_path / "out.mp4", "1"], "FACTOR must be above 1"),
+        ([src, tmp_path / "out.mp4", "2; rm -rf /"], "FACTOR must be an integer or N/M"),
+        ([src, tmp_path / "missing" / "out.mp4"], "output folder"),
+        ([tmp_path / "none.mp4", tmp_path / "out.mp4"], "is not a file"),
+        ([src], "usage: encode.sh"),
+    ):
+        proc = run([encode, *map(str, args)], env={"VSPIPE": VSPIPE}, check=False)
+        assert proc.returncode == 2 and message in proc.stderr, (args, proc.stderr)
+    assert src.read_bytes() == b"precious" and sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
 
 
 def test_vspipe_mkv_carries_rgb(tmp_path: Path, bbb_path: Path, bs_cache: Path) -> None:
