@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -74,20 +76,20 @@ def test_resume_refuses_another_run_or_config(tmp_path: Path) -> None:
                           ({"teacher": "privileged"}, "teacher 'none' -> 'privileged'")):  # fmt: skip
         with pytest.raises(ConfigError, match=f"resume: {shown} differ from the checkpoint's run"):
             Trainer(TrainConfig(**{**cfg, **change}, resume=True))
-    # what may change: a longer run, logging, threads
-    longer = Trainer(TrainConfig(**{**cfg, "steps": 3, "log_every": 2, "threads": 1}, resume=True))
+    # what may change: a longer run, logging, threads, precision; the same crop spelt another way
+    changes = {"steps": 3, "log_every": 2, "threads": 1, "amp": "bf16", "crop": [64, 64]}
+    longer = Trainer(TrainConfig(**{**cfg, **changes}, resume=True))
     assert longer.step == 2 and longer.fit()["step"] == 3
-    # a damaged newest checkpoint is named, with the way out
+    # a damaged newest checkpoint is named, with the way out (also an empty one)
     newest = list_checkpoints(tmp_path / "run" / "checkpoints")[-1][1]
-    newest.write_bytes(newest.read_bytes()[:1000])
-    with pytest.raises(ConfigError, match=f"resume: {newest} cannot be read .*delete it"):
-        Trainer(TrainConfig(**{**cfg, "steps": 3}, resume=True))
+    for damaged in (newest.read_bytes()[:1000], b""):
+        newest.write_bytes(damaged)
+        with pytest.raises(ConfigError, match=f"resume: {newest} cannot be read .*delete it"):
+            Trainer(TrainConfig(**{**cfg, "steps": 3}, resume=True))
 
 
 def test_ctrl_c_stops_after_the_step_with_a_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The first SIGINT finishes the current step, saves it and returns; resuming continues from there."""
-    import os
-    import signal
 
     cfg = {**TINY, "steps": 50, "ckpt_every": 100, "export_final": False, "out_dir": str(tmp_path / "run")}
     trainer = Trainer(TrainConfig(**cfg))
@@ -101,11 +103,26 @@ def test_ctrl_c_stops_after_the_step_with_a_checkpoint(tmp_path: Path, monkeypat
 
     monkeypatch.setattr(trainer, "train_step", interrupted_at_3)
     before = signal.getsignal(signal.SIGINT)
-    summary = trainer.fit()
+    summary = trainer.fit(ctrl_c_saves=True)
     assert summary["stopped"] == "interrupted" and summary["step"] == 3
     assert [s for s, _ in list_checkpoints(tmp_path / "run" / "checkpoints")] == [3]
     assert signal.getsignal(signal.SIGINT) is before  # the usual Ctrl-C again after training
-    assert Trainer(TrainConfig(**cfg, resume=True)).step == 3
+    resumed = Trainer(TrainConfig(**cfg, resume=True))
+    assert resumed.step == 3
+    # as a library call (no ctrl_c_saves) Ctrl-C is the usual KeyboardInterrupt
+    step = resumed.train_step
+    monkeypatch.setattr(resumed, "train_step", lambda batch: (step(batch), os.kill(os.getpid(), signal.SIGINT))[0])
+    with pytest.raises(KeyboardInterrupt):
+        resumed.fit()
+    # an ignored SIGINT (a background job's) stays ignored: the run goes on to its end
+    ignoring = Trainer(TrainConfig(**{**cfg, "steps": 2, "out_dir": str(tmp_path / "bg")}))
+    step2 = ignoring.train_step
+    monkeypatch.setattr(ignoring, "train_step", lambda batch: (step2(batch), os.kill(os.getpid(), signal.SIGINT))[0])
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        assert ignoring.fit(ctrl_c_saves=True)["stopped"] == "done"
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def test_lr_schedule() -> None:
@@ -170,7 +187,7 @@ def test_cli_errors_name_the_option(tmp_path: Path, capsys: pytest.CaptureFixtur
     fit = ["fit", "--arch", '{"widths": [16, 16], "scales": [2, 1]}', "--crop", "64", "--max-frames", "30",
            "--out-dir", str(tmp_path / "run"), "--threads", "1"]  # fmt: skip
     cases = [
-        ([*fit, "--data", "sample:carphone", "--seed", "-1"], "seed: must be in [0, 2**32)"),
+        ([*fit, "--data", "sample:carphone", "--seed", "-1"], "seed: must be 0 or more"),
         ([*fit, "--data", f"video:{fake_video}"], f"data: ffprobe cannot read {fake_video}"),
         ([*fit, "--data", "sample:carphone", "--teacher", "raft", "--raft-weights", str(fake_weights)],
          f"raft_weights: {fake_weights} is not a PyTorch state dict"),

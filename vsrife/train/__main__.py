@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             cfg = config_from_args(args)
             ctx = init_distributed(cfg.device)
             try:
-                summary = Trainer(cfg, ctx=ctx).fit()
+                summary = Trainer(cfg, ctx=ctx).fit(ctrl_c_saves=True)
             finally:
                 cleanup()
             if ctx.is_main:

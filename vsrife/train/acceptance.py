@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,12 @@ __all__ = ["ablation_summary", "calibrate", "finetune_check", "gpu_check", "merg
 
 FOOTAGE = ["sample:bikes", "sample:bigbuckbunny@0.5", "sample:carphone"]
 THIRDS = ("0.3333", "0.5000", "0.6667")
+
+
+def _fresh(cfg: TrainConfig) -> TrainConfig:
+    """A check is a new run each time: drop the checkpoints an earlier run of it left in its folder."""
+    shutil.rmtree(Path(cfg.out_dir) / "checkpoints", ignore_errors=True)
+    return cfg
 
 
 def _curve(trainer: Trainer, points: int = 40) -> list[dict[str, float]]:
@@ -71,7 +78,7 @@ def finetune_check(
         weight_decay=1e-4, val_every=steps, ckpt_every=steps, sample_every=steps, log_every=max(1, steps // 50),
         val_max=val_max, name="3.6-finetuned", threads=threads, tensorboard=False,
     )  # fmt: skip
-    trainer = Trainer(cfg)
+    trainer = Trainer(_fresh(cfg))
     before = trainer.evaluate_heldout()
     cpu0, wall0 = time.process_time(), time.perf_counter()
     summary = trainer.fit()
@@ -186,7 +193,7 @@ def scratch_check(
     cfg = TrainConfig(out_dir=str(out_dir), teacher=teacher, steps=steps, warmup=max(1, steps // 20),
                       val_every=steps, ckpt_every=max(1, steps // 4), sample_every=max(1, steps // 4),
                       log_every=max(1, steps // 200), name=f"small-v4-{teacher}", **base)  # fmt: skip
-    trainer = Trainer(cfg)
+    trainer = Trainer(_fresh(cfg))
     cpu0, wall0 = time.process_time(), time.perf_counter()
     summary = trainer.fit()  # validates once, at the end
     cpu = time.process_time() - cpu0 - trainer.validation_cpu_seconds
@@ -264,7 +271,7 @@ def gpu_check(out_dir: str | Path, *, minutes: float = 5.0, amp: str = "bf16", b
         sample_every=10_000_000, val_max=16, num_workers=num_workers, tensorboard=False, name="gpu-check",
     )  # fmt: skip
     torch.cuda.reset_peak_memory_stats()
-    trainer = Trainer(cfg)
+    trainer = Trainer(_fresh(cfg))
     summary = trainer.fit()
     rates = [h["samples_per_s"] for h in trainer.history[1:]] or [h["samples_per_s"] for h in trainer.history]
     res = trainer.evaluate_heldout(limit=16) if len(trainer.val_data) else None

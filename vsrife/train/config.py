@@ -189,8 +189,8 @@ class TrainConfig:
         _positive(self, "log_every", "val_every", "ckpt_every", "sample_every", "keep_checkpoints")
         _non_negative(self, "threads", "num_workers", "max_frames", "warmup", "time_limit", "weight_decay")
         _non_negative(self, "grad_clip", "distill_weight", "teacher_weight", "val_max", "pan_pixels")
-        if not 0 <= self.seed < 2**32:  # numpy's generators take 32-bit seeds
-            raise ConfigError(f"seed: must be in [0, 2**32), got {self.seed}")
+        if self.seed < 0:  # numpy's generators refuse negative seeds
+            raise ConfigError(f"seed: must be 0 or more, got {self.seed}")
         if not self.lr > 0 or not math.isfinite(self.lr):
             raise ConfigError(f"lr: must be a positive number, got {self.lr}")
         if not 0 <= self.min_lr <= self.lr:

@@ -36,9 +36,11 @@ class RunLogger:
         if not enabled:
             return
         self.folder.mkdir(parents=True, exist_ok=True)
-        if resume_step is not None:
-            for name in ("train.csv", "val.csv"):
+        for name in ("train.csv", "val.csv"):
+            if resume_step is not None:
                 self._truncate(self.folder / name, resume_step)
+            else:  # a fresh run: its own tables, not rows appended under an earlier run's header
+                (self.folder / name).unlink(missing_ok=True)
         if tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import signal
 import sys
@@ -69,7 +70,8 @@ def lr_multiplier(cfg: TrainConfig) -> Callable[[int], float]:
 
 
 RESUMABLE = frozenset({
-    "out_dir", "resume", "device", "threads", "num_workers", "steps", "time_limit", "name", "model_path",
+    "out_dir", "resume", "device", "amp", "threads", "num_workers", "steps", "time_limit", "name", "model_path",
+    "raft_weights",
     "log_every", "val_every", "val_max", "val_crop", "ckpt_every", "keep_checkpoints", "sample_every",
     "tensorboard", "export_final",
     # the data options are checked through the training windows' fingerprint
@@ -253,22 +255,29 @@ class Trainer:
         return terms
 
     # ------------------------------------------------------------------ the run
-    def fit(self, stop_at: int | None = None) -> dict[str, Any]:
-        """Train until ``steps`` (or ``stop_at``, or ``time_limit``); returns a summary."""
+    def fit(self, stop_at: int | None = None, *, ctrl_c_saves: bool = False) -> dict[str, Any]:
+        """Train until ``steps`` (or ``stop_at``, or ``time_limit``); returns a summary.
+
+        ``ctrl_c_saves`` (the command line): the first Ctrl-C stops after the current step with a
+        checkpoint and ``stopped="interrupted"``; otherwise Ctrl-C raises KeyboardInterrupt as usual.
+        """
         cfg = self.cfg
         started = time.perf_counter()
         self._window_start, self._window_samples = started, 0
         stopped = "done"
         batches = self._batches()
-        with _StopRequest() as ctrl_c:
+        with _StopRequest(active=ctrl_c_saves) as ctrl_c:
             while self.step < cfg.steps:
                 if stop_at is not None and self.step >= stop_at:
                     stopped = "stop_at"
                     break
-                # every process must stop at the same step (a lone one would wait in DDP's all-reduce): any
-                # one past the time limit or interrupted stops them all
-                late = bool(cfg.time_limit) and time.perf_counter() - started > cfg.time_limit
-                late_any, interrupted = all_mean([float(late), float(ctrl_c.requested)], self.ctx)
+                late_any = interrupted = 0.0
+                # Every process must stop at the same step (a lone one would wait in DDP's all-reduce): any
+                # one past the time limit or interrupted stops them all. Under DDP they agree at the logging
+                # steps only (an all-reduce every step would stall the GPU pipeline).
+                if (cfg.time_limit or ctrl_c.active) and (not self.ctx.distributed or self.step % cfg.log_every == 0):
+                    late = bool(cfg.time_limit) and time.perf_counter() - started > cfg.time_limit
+                    late_any, interrupted = all_mean([float(late), float(ctrl_c.requested)], self.ctx)
                 if interrupted:
                     stopped = "interrupted"
                     self.logger.message(f"interrupted at step {self.step}: saving a checkpoint")
@@ -288,7 +297,7 @@ class Trainer:
                                    "data": self.data_stats}  # fmt: skip
         if self.history:
             summary["last"] = self.history[-1]
-        if stopped != "stop_at" and cfg.export_final and self.ctx.is_main:
+        if stopped in ("done", "time_limit") and cfg.export_final and self.ctx.is_main:
             summary["export"] = str(self.export(self.out_dir / "model"))
         barrier(self.ctx)
         self.logger.close()
@@ -403,7 +412,7 @@ class Trainer:
         }
 
     def _load(self, state: dict[str, Any]) -> None:
-        old, new = state.get("config", {}), self.cfg.to_dict()
+        old, new = _comparable(state.get("config", {})), _comparable(self.cfg.to_dict())
         changed = [k for k in new if k not in RESUMABLE and k in old and old[k] != new[k]]
         if changed:
             diffs = "; ".join(f"{k} {old[k]!r} -> {new[k]!r}" for k in changed)
@@ -458,21 +467,38 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-class _StopRequest:
-    """While training: the first Ctrl-C asks to stop after the current step (with a checkpoint), a second
-    one interrupts at once. Only the main thread can take signals; elsewhere it never asks."""
+def _comparable(config: dict[str, Any]) -> dict[str, Any]:
+    """Config values as they act: ``crop [256]`` is ``[256, 256]``; ``arch_base`` only matters with ``arch``."""
+    out = dict(config)
+    for key in ("crop", "val_crop"):
+        if isinstance(out.get(key), list) and len(out[key]) == 1:
+            out[key] = out[key] * 2
+    if out.get("arch") is None:
+        out.pop("arch_base", None)
+    return out
 
-    def __init__(self) -> None:
+
+class _StopRequest:
+    """While training (``active``): the first Ctrl-C asks to stop after the current step (with a
+    checkpoint), a second one interrupts at once. Only the main thread can take signals, and an ignored
+    SIGINT (e.g. a background job's) stays ignored; then it never asks."""
+
+    def __init__(self, active: bool) -> None:
+        self.active = active and threading.current_thread() is threading.main_thread()
+        self.active = self.active and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
         self.requested = False
         self._previous: Any = None
+        self._pid = os.getpid()
 
     def _handle(self, signum: int, frame: Any) -> None:
+        if os.getpid() != self._pid:  # a forked data-loader worker: the trainer decides
+            return
         self.requested = True
         signal.signal(signal.SIGINT, self._previous)  # a second Ctrl-C: the usual KeyboardInterrupt
         print("stopping after this step with a checkpoint (Ctrl-C again to abort)", file=sys.stderr)
 
     def __enter__(self) -> _StopRequest:
-        if threading.current_thread() is threading.main_thread():
+        if self.active:
             self._previous = signal.signal(signal.SIGINT, self._handle) or signal.default_int_handler
         return self
 
