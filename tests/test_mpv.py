@@ -90,6 +90,9 @@ def _mpv_globals(video_in: vs.VideoNode, container_fps: float, display_fps: floa
         (24.0, 144.0, 6),
         (23.976, 240.0, 10),
         (24.0, 480.0, 20),
+        (float("nan"), float("inf"), 2),  # unknown rates: 23.976 -> 60
+        (-1.0, 144.0, 6),
+        (1e-9, 144.0, 32),  # a nonsense container rate: capped, not a 10^11x clip
     ],
 )
 def test_mpv_script_factor_and_frame_count(
@@ -100,10 +103,7 @@ def test_mpv_script_factor_and_frame_count(
     assert out.fps == 0
     assert out.format.id == video_in.format.id  # mpv needs YUV back
     expected = MPV_NUM_FRAMES * factor
-    if expected <= 2**31 - 1:
-        assert out.num_frames == expected
-    else:  # capped to what VapourSynth can count
-        assert 2**31 - 1 - factor < out.num_frames <= 2**31 - 1
+    assert out.num_frames == min(expected, 2**31 - 1)  # capped to what VapourSynth can count
     # an interpolated frame renders and is timed 1/factor of its source frame
     f = out.get_frame(factor // 2)
     assert str(f.props["VsrifeAction"]) == "interpolate" and f.props["VsrifeSource"] == 0

@@ -171,7 +171,9 @@ def _build(
     pipeline = lookahead and (_PIPELINE if _PIPELINE is not None else True)
     renderer = _Renderer(engine, converter, timing, opts, 1 / out_fps if out_fps else None, pipeline)
     period = timing.num if timing.den > 1 else 2 * timing.num  # SelectEvery's offsets (Timing.select_every)
-    if period > _MAX_OFFSETS or 2 * clip.num_frames > MAX_FRAMES:
+    # SelectEvery and Interleave cannot make clips beyond MAX_FRAMES: long clips, capped outputs (e.g. mpv's
+    # 2^27-frame clips times a large factor) and long periods take the per-frame mapping
+    if period > _MAX_OFFSETS or 2 * clip.num_frames > MAX_FRAMES or timing.out_frames == MAX_FRAMES:
         clips = [_picked(clip, timing, k) for k in ((0, 1, 2) if lookahead else (0, 1))]
     else:
         clips = _selected(clip, timing, lookahead)
@@ -188,14 +190,8 @@ def _selected(clip: vs.VideoNode, timing: Timing, lookahead: bool) -> list[vs.Vi
 
     Built from ``SelectEvery`` with one offset per output frame of a period: no Python per frame.
     """
-    source = clip
     shifted = clip[1:] + clip[-1]
     cycle, offsets = timing.select_every()
-    if timing.out_frames == MAX_FRAMES:
-        # Output capped (e.g. mpv's 2^27-frame clips times a large factor): SelectEvery refuses results
-        # longer than MAX_FRAMES, so feed it only the whole cycles that fit.
-        needed = min(clip.num_frames, MAX_FRAMES // len(offsets) * cycle)
-        clip, shifted = clip[:needed], shifted[:needed]
     left = core.std.SelectEvery(clip, cycle=cycle, offsets=offsets, modify_duration=False)
     # Output frames at t = 0 take their left frame as "right" too, so they never request the next source
     # frame: inside mpv that request fails past the last decoded frame and ends playback early.
@@ -204,8 +200,7 @@ def _selected(clip: vs.VideoNode, timing: Timing, lookahead: bool) -> list[vs.Vi
     right = core.std.SelectEvery(pairs, cycle=2 * cycle, offsets=right_offsets, modify_duration=False)
     clips = [left, right]
     if lookahead:  # frame i + 2 for outputs with t > 0 (t = 0 outputs take frame i again)
-        # from the untrimmed source, so frame i + 2 is the real one up to the last kept frame
-        shifted2 = ((source[2:] if source.num_frames > 2 else source[-1]) + source[-1] * 2)[: clip.num_frames]
+        shifted2 = ((clip[2:] if clip.num_frames > 2 else clip[-1]) + clip[-1] * 2)[: clip.num_frames]
         pairs2 = core.std.Interleave([clip, shifted2], modify_duration=False)
         clips.append(core.std.SelectEvery(pairs2, cycle=2 * cycle, offsets=right_offsets, modify_duration=False))
     return clips

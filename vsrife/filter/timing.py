@@ -1,11 +1,12 @@
 """Frame-rate arithmetic: which source frames and which timestep make output frame n.
 
-With a rate factor num/den (reduced), output frame n lies at source position n·den/num:
-left source frame i = floor(n·den/num) and t = (n·den mod num)/num, exactly. The pattern
-repeats every ``num`` output frames (``den`` source frames), so the left/right source clips are
-built with one ``SelectEvery(cycle=den, offsets)`` (per frame instead when the period is very long). The output has ceil(N·num/den) frames: every
-output timestamp that falls before the end of the last source frame. Output frames after the last
-source frame's timestamp (t > 0 with no right neighbour) repeat the last frame.
+With a rate factor num/den (reduced), output frame n lies at source position n·den/num: left source
+frame i = floor(n·den/num) and t = (n·den mod num)/num, exactly. The pattern repeats every ``num``
+output frames (``den`` source frames), so the left/right source clips are built with one
+``SelectEvery(cycle=den, offsets)`` (per frame instead when the period is very long). The output has
+ceil(N·num/den) frames: every output timestamp that falls before the end of the last source frame.
+Output frames after the last source frame's timestamp (t > 0 with no right neighbour) repeat the
+last frame.
 """
 
 from __future__ import annotations
