@@ -15,9 +15,9 @@ from vsrife.arch.winograd import winograd_available
 from vsrife.engine.devices import cpu_has_native_bf16, cpu_prefers_winograd
 
 try:
-    from tests.test_cli_support import cli, make_bikes_eval, make_carphone
+    from tests.test_cli_support import cli, ffmpeg, make_bikes_eval, make_carphone
 except ImportError:
-    from test_cli_support import cli, make_bikes_eval, make_carphone  # type: ignore[no-redef]
+    from test_cli_support import cli, ffmpeg, make_bikes_eval, make_carphone  # type: ignore[no-redef]
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -81,6 +81,8 @@ def test_eval_errors(capsys: pytest.CaptureFixture[str], bikes: Path) -> None:
     assert code == 1 and "no usable triplets" in err and "1 cut" in err
     code, _, err = cli(capsys, "eval", bikes, "--device", "tpu")
     assert code == 2 and "--device must be" in err
+    code, _, err = cli(capsys, "eval", bikes, "--out", "r.html", "--json", "./r.html")
+    assert code == 2 and "--out and --json are the same file" in err
 
 
 def test_reports_never_replace_an_input_and_fail_before_the_work(
@@ -99,6 +101,13 @@ def test_reports_never_replace_an_input_and_fail_before_the_work(
     # a folder nobody can create files in, root included (Linux /proc)
     code, out, err = cli(capsys, "bench", "--json", "/proc/vsrife-bench.json", "--frames", "1")
     assert code == 2 and "--json /proc/vsrife-bench.json cannot be written" in err and out == "", err
+
+
+def test_eval_refuses_frames_smaller_than_the_ssim_window(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    small = tmp_path / "small.mkv"
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=16x10:rate=25", "-frames:v", "5", "-c:v", "ffv1", small)
+    code, _, err = cli(capsys, "eval", small, "--no-mvtools")
+    assert code == 2 and "16x10; SSIM needs frames of at least 11x11" in err and "Traceback" not in err, err
 
 
 def test_bench(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

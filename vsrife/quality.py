@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["CUT_DB", "DUPLICATE_DB", "Triplet", "psnr", "ssim", "to_tensor", "triplet_kind"]
+__all__ = ["CUT_DB", "DUPLICATE_DB", "SSIM_WINDOW", "Triplet", "psnr", "ssim", "to_tensor", "triplet_kind"]
 
 DUPLICATE_DB = 48.0
 CUT_DB = 16.0
@@ -40,12 +40,16 @@ def _gauss(size: int = 11, sigma: float = 1.5) -> Tensor:
     return g / g.sum()
 
 
+SSIM_WINDOW = 11
+"""Side of the SSIM window: frames must be at least this wide and high."""
+
+
 def ssim(a: Tensor, b: Tensor) -> float:
     """Mean SSIM (Gaussian window 11, sigma 1.5, per channel) of (N, C, H, W) images in [0, 1]."""
     a, b = a.float(), b.float()
     c = a.shape[1]
     g = _gauss().to(a.device)
-    win = (g[:, None] * g[None, :]).expand(c, 1, 11, 11).contiguous()
+    win = (g[:, None] * g[None, :]).expand(c, 1, SSIM_WINDOW, SSIM_WINDOW).contiguous()
 
     def blur(x: Tensor) -> Tensor:
         return F.conv2d(x, win, groups=c)

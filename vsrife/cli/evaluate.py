@@ -122,7 +122,7 @@ def evaluate(
     import vapoursynth as vs
 
     from vsrife.engine import Interpolator
-    from vsrife.quality import CUT_DB, DUPLICATE_DB, psnr, ssim
+    from vsrife.quality import CUT_DB, DUPLICATE_DB, SSIM_WINDOW, psnr, ssim
 
     clip = open_source(path)
     if start < 0 or start >= clip.num_frames:
@@ -130,6 +130,9 @@ def evaluate(
     end = min(clip.num_frames, start + frames)
     if end - start < 3:
         raise UsageError(f"the range {start}..{end - 1} has fewer than 3 frames; a triplet needs 3")
+    if min(clip.width, clip.height) < SSIM_WINDOW:
+        side = SSIM_WINDOW
+        raise UsageError(f"{path} is {clip.width}x{clip.height}; SSIM needs frames of at least {side}x{side}")
     if mvtools and not hasattr(vs.core, "mv"):
         warn("MVTools (core.mv) is not installed; skipping its baseline (pip install vapoursynth-mvtools)")
         mvtools = False
@@ -242,6 +245,8 @@ def run(args: argparse.Namespace) -> int:
     for option, target in (("--out", args.out), ("--json", args.json)):
         if target is not None:
             check_report(Path(target), option, inputs=(src,))
+    if args.out and args.json and Path(args.out).absolute() == Path(args.json).absolute():
+        raise UsageError(f"--out and --json are the same file {args.out}; the HTML report would replace the JSON")
     results = evaluate(
         src,
         models,
