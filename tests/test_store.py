@@ -224,6 +224,11 @@ def test_unknown_hash_download_must_load_as_the_version(
     umask = os.umask(0)
     os.umask(umask)
     assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # readable like any file, not mkstemp's 0600
+    # a stored unhashed file that no longer loads is reported and fetched again (not kept as "installed")
+    target.write_bytes(good_bytes[:5000])
+    assert verify(VERSION)[0].state == "mismatch"
+    fetch(VERSION)
+    assert target.read_bytes() == good_bytes and verify(VERSION)[0].state == "unknown-hash"
 
 
 def test_http_error(mirror: Server, model_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:

