@@ -18,6 +18,7 @@ import torch
 vs = pytest.importorskip("vapoursynth")
 
 import vsrife  # noqa: E402
+from vsrife._bridge import WHOLE  # noqa: E402
 from vsrife.filter import rife as filter_rife  # noqa: E402
 
 core = vs.core
@@ -190,6 +191,20 @@ def test_bad_argument_raises_vs_error_naming_it(
     assert "RIFE: " in last and all(s in last for s in expected), last
 
 
+@pytest.mark.parametrize("entry", [_plugin, _plugin_vsrife], ids=["rife", "vsrife"])
+def test_plugin_takes_whole_numbers_only(entry: Callable[..., Any]) -> None:
+    """VapourSynth would truncate a float given for an int argument (2.5 -> 2x): the plugin declares them float
+    and refuses fractions, naming the parameter; whole floats are the same as ints."""
+    clip = _clip()
+    for kwargs, name in (({"factor_num": 2.5}, "factor_num"), ({"factor_den": 1.5}, "factor_den"),
+                         ({"fps_num": 59.94, "fps_den": 1}, "fps_num"), ({"threads": 1.9}, "threads"),
+                         ({"ensemble": 0.9}, "ensemble"), ({"sc": 0.5}, "sc"), ({"skip": 1.5}, "skip")):  # fmt: skip
+        with pytest.raises(vs.Error, match=f"{name} must be a whole number"):
+            entry(clip, **kwargs)
+    out = entry(clip, factor_num=5.0, factor_den=2, sc=1.0)
+    assert out.num_frames == 25 and out.fps == 62.5
+
+
 def test_python_only_type_errors_name_the_parameter() -> None:
     """Arguments VapourSynth would convert or refuse itself, given straight to the Python function."""
     clip = _clip()
@@ -245,7 +260,7 @@ def test_registered_signature_has_every_python_parameter(namespace: str) -> None
         registered[name] = (kind, "opt" in flags)
     params = inspect.signature(filter_rife.RIFE).parameters
     assert list(registered) == list(params), "the plugin's argument order differs from vsrife.filter.RIFE"
-    kinds = {int: "int", float: "float", bool: "int", str: "data"}
+    kinds = {int: "float", float: "float", bool: "float", str: "data"}  # numbers as float: see _bridge.WHOLE
     for name, param in params.items():
         kind, optional = registered[name]
         assert optional == (param.default is not inspect.Parameter.empty), name
@@ -253,11 +268,13 @@ def test_registered_signature_has_every_python_parameter(namespace: str) -> None
             assert kind == "vnode"
             continue
         default = param.default
+        whole = type(default) in (int, bool) or name in ("fps_num", "fps_den")
+        assert (name in WHOLE) == whole, f"{name}: integer arguments must be checked as whole numbers"
         expected = kinds[type(default)] if default is not None else None
         if expected is not None:
             assert kind == expected, f"{name}: registered {kind}, Python default {default!r}"
         else:  # None defaults: the annotation tells (model, model_path, trt_cache_dir strings; fps_* integers)
-            assert kind == ("data" if "str" in str(param.annotation) else "int"), (name, param.annotation)
+            assert kind == ("data" if "str" in str(param.annotation) else "float"), (name, param.annotation)
 
 
 def test_allocator_tuned_for_mid_size_clips_only(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,11 +12,20 @@ from typing import Any
 
 import vapoursynth as vs
 
+WHOLE = ("factor_num", "factor_den", "fps_num", "fps_den", "ensemble", "sc", "skip", "threads", "torch_compile", "trt")
+"""Integer and boolean arguments of RIFE (float in the plugin signature; whole numbers only)."""
+
 
 def _entry(**kwargs: Any) -> dict[str, vs.VideoNode | str]:
     """Run :func:`vsrife.filter.RIFE` with the plugin call's arguments."""
     # VapourSynth hands `data` arguments over as str or, without a UTF-8 hint, as bytes.
     args = {key: os.fsdecode(value) if isinstance(value, bytes) else value for key, value in kwargs.items()}
+    for key in WHOLE:  # declared float in the signature, so that 2.5 arrives as 2.5 rather than truncated
+        value = args.get(key)
+        if isinstance(value, float):
+            if not value.is_integer():
+                return {"user_error": f"{key} must be a whole number, got {value:g}"}
+            args[key] = int(value)
     try:
         from vsrife.filter import RIFE
     except ImportError as error:

@@ -44,13 +44,15 @@
 #define VSRIFE_VERSION_MINOR 0
 #endif
 
-/* The single definition of RIFE's VapourSynth signature (tests read it back via core.rife.RIFE). */
+/* The single definition of RIFE's VapourSynth signature (tests read it back via core.rife.RIFE).
+ * Integer and boolean arguments are declared float: VapourSynth would silently truncate a float given
+ * for an int (factor_num=2.5 -> 2); vsrife/_bridge.py takes whole numbers and names the rest. */
 #define RIFE_ARGS                                                                              \
-    "clip:vnode;model:data:opt;model_path:data:opt;factor_num:int:opt;factor_den:int:opt;"     \
-    "fps_num:int:opt;fps_den:int:opt;scale:float:opt;ensemble:int:opt;sc:int:opt;"             \
-    "sc_threshold:float:opt;sc_method:data:opt;on_cut:data:opt;skip:int:opt;"                  \
+    "clip:vnode;model:data:opt;model_path:data:opt;factor_num:float:opt;factor_den:float:opt;" \
+    "fps_num:float:opt;fps_den:float:opt;scale:float:opt;ensemble:float:opt;sc:float:opt;"     \
+    "sc_threshold:float:opt;sc_method:data:opt;on_cut:data:opt;skip:float:opt;"                \
     "skip_threshold:float:opt;device:data:opt;precision:data:opt;timestep_mode:data:opt;"      \
-    "threads:int:opt;torch_compile:int:opt;trt:int:opt;trt_cache_dir:data:opt;"
+    "threads:float:opt;torch_compile:float:opt;trt:float:opt;trt_cache_dir:data:opt;"
 #define RIFE_RETURN "clip:vnode;"
 
 /* ---- the slice of the CPython C API this file uses, resolved at run time ---- */
