@@ -12,6 +12,7 @@ mkdir -p "$OUT_DIR"
 RESULT=$OUT_DIR/gpu_check.json
 log() { printf '[gpu_check] %s\n' "$*" >&2; }
 start=$(date +%s)
+[[ ${TRAIN_MINUTES:-1} =~ ^[0-9]+$ ]] || { log "TRAIN_MINUTES must be a whole number of minutes, got '$TRAIN_MINUTES'"; exit 2; }
 # shellcheck source=scripts/device_env.sh
 source scripts/device_env.sh  # sets RUN_PY: a Python with torch, VapourSynth, this source tree
 
@@ -72,3 +73,5 @@ doc["train"] = json.loads(train.read_text()) if train.exists() else None
 pathlib.Path(result).write_text(json.dumps(doc, indent=2))
 print(result)
 PY
+# the results file is written either way; the exit status says whether every part passed
+for rc in "$tests_rc" "$bench_rc" "$train_rc"; do [ "$rc" -eq 0 ] || exit "$rc"; done

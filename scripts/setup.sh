@@ -15,14 +15,18 @@ command -v ffmpeg >/dev/null || missing+=(ffmpeg)
 command -v ffprobe >/dev/null || missing+=(ffmpeg)
 command -v mpv >/dev/null || missing+=(mpv)
 command -v cc >/dev/null || missing+=(gcc)
+SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 if ((${#missing[@]})); then
-    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
     log "installing ${missing[*]} with apt-get"
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 # 2. Python 3.12 virtual environment (VapourSynth's PyPI wheels need >= 3.12).
+if [ -x "$VENV/bin/python" ] && ! "$VENV/bin/python" -m pip --version >/dev/null 2>&1; then
+    log "$VENV is incomplete (no pip; an interrupted or failed creation): creating it again"
+    rm -rf "$VENV"
+fi
 if [ ! -x "$VENV/bin/python" ]; then
     PY=""
     if command -v pyenv >/dev/null; then
@@ -30,8 +34,12 @@ if [ ! -x "$VENV/bin/python" ]; then
     fi
     [ -n "$PY" ] || PY=$(command -v python3.12 || true)
     [ -n "$PY" ] || { log "Python 3.12 not found (pyenv 3.12.x or python3.12 on PATH)"; exit 1; }
+    if ! "$PY" -c 'import ensurepip, venv' 2>/dev/null; then  # Debian/Ubuntu ship venv separately
+        log "installing python3.12-venv with apt-get (the venv module of $PY)"
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3.12-venv >/dev/null
+    fi
     log "creating $VENV with $PY"
-    "$PY" -m venv "$VENV"
+    "$PY" -m venv "$VENV" || { rm -rf "$VENV"; log "could not create $VENV with $PY"; exit 1; }
 fi
 
 # 3. The package and its dev dependencies (reinstalled when pyproject.toml or the shim changes).
