@@ -164,6 +164,21 @@ def test_unusable_colour_prop_names_frame_and_prop(base: vs.VideoNode, prop: str
     assert "RIFE: frame 1: unsupported" in last and f"{prop}={value}" in last, last
 
 
+@pytest.mark.parametrize("field_based", [1, 2])
+def test_interlaced_clips_are_refused_where_frames_would_be_made(base: vs.VideoNode, field_based: int) -> None:
+    """Interpolating combed frames makes garbage: the first generated frame names the prop and the way out;
+    source frames still pass, and a clip marked progressive interpolates."""
+    pair = base[LEFT] + base[RIGHT]
+    out = core.rife.RIFE(core.std.SetFieldBased(pair, field_based))
+    assert same_pixels(out.get_frame(0), pair.get_frame(0))
+    with pytest.raises(vs.Error) as info:
+        out.get_frame(1)
+    last = str(info.value).strip().splitlines()[-1]
+    assert f"RIFE: frame 1: the clip is interlaced (_FieldBased={field_based})" in last and "SetFieldBased" in last
+    progressive = core.rife.RIFE(core.std.SetFieldBased(core.std.SetFieldBased(pair, field_based), 0))
+    assert str(progressive.get_frame(1).props["VsrifeAction"]) == "interpolate"
+
+
 def test_unspecified_matrix_means_bt709(base: vs.VideoNode) -> None:
     """bikes.mp4 says _Matrix=2 (unspecified): treated as BT.709."""
     pair = base[LEFT] + base[RIGHT]

@@ -17,7 +17,7 @@ Conventions (zimg, as used by ``core.resize``):
   scaled by 2^(bits-8) (YCgCo chroma uses the luma scale); full: Y = v / (2^bits - 1) and
   C = (v - 2^(bits-1)) / (2^bits - 1).
 * ``_ChromaLocation``: 0 left (default), 1 center, 2 top_left, 3 top, 4 bottom_left, 5 bottom.
-  Frames are treated as progressive (``_FieldBased`` is ignored).
+  Frames are treated as progressive (the filter refuses to generate frames from interlaced clips).
 
 Chroma is upsampled with zimg's Catmull-Rom bicubic (``resize.Bicubic`` defaults b=0, c=0.5), with
 zimg's tap positions, normalisation and mirrored borders, so ``to_rgb`` equals ``core.resize.Bicubic``

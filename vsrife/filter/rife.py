@@ -267,6 +267,12 @@ class _Renderer:
             action = self._classify(i, left, right)
             if action == "static" or (action == "cut" and self.opts.on_cut == "repeat"):
                 return self._stamp(left.copy(), left, i, t, action)
+            field_based = left.props.get("_FieldBased", 0)
+            if field_based in (1, 2):  # a motion estimate between combed frames only makes more combing
+                raise ValueError(
+                    f"the clip is interlaced (_FieldBased={field_based}); deinterlace it first (e.g. bwdif, QTGMC) "
+                    "or, if it is progressive, mark it so with core.std.SetFieldBased(clip, 0)"
+                )
             out = self._stamp(self._new_frame(left), left, i, t, action)
             if action == "cut":
                 self._blend(out, left, right, float(t))
