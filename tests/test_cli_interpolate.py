@@ -306,4 +306,13 @@ def test_segments_join_to_the_full_render(
     ffmpeg("-i", parts[0], "-c:v", "libx264", "-qp", "0", other)
     code, _, err = cli(capsys, "join", parts[0], other, "-o", tmp_path / "bad.mkv")
     assert code == 1 and "does not match" in err and not (tmp_path / "bad.mkv").exists()
+    # untagged files whose audio differs: concat would keep the first one's streams and lose audio
+    plain = [tmp_path / "a.mkv", tmp_path / "b.mkv"]
+    ffmpeg("-i", full, "-frames:v", "4", "-an", "-c:v", "copy", plain[0])
+    ffmpeg("-i", full, "-frames:v", "4", "-c", "copy", plain[1])
+    code, _, err = cli(capsys, "join", *plain, "-o", tmp_path / "bad.mkv")
+    assert code == 1 and "has other audio/subtitle streams" in err and "--audio-from" in err, err
+    code, _, err = cli(capsys, "join", *parts, "-o", tmp_path / "silent.mkv", "--audio-from", parts[0])
+    assert code == 0 and "--audio-from" in err and "has no audio stream" in err, err
+    (tmp_path / "silent.mkv").unlink()
     assert leftovers(tmp_path) == []

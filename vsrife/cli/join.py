@@ -54,7 +54,8 @@ class PartInfo:
     pix_fmt: str
     rate: Fraction
     frames: int
-    other_streams: int
+    other_streams: tuple[str, ...]
+    """``codec_type:codec_name`` of each non-video stream, in order (audio, subtitles...)."""
     range: tuple[int, int, int] | None = None
     """(start, stop, total) output frames, from the tag ``vsrife interpolate`` writes into partial renders."""
 
@@ -87,7 +88,7 @@ def probe_part(path: Path) -> PartInfo:
         str(v.get("pix_fmt")),
         rate,
         int(v.get("nb_read_packets", 0)),
-        len(streams) - 1,
+        tuple(f"{s.get('codec_type')}:{s.get('codec_name')}" for s in streams if s is not v),
         parse_range_tag(tags.get(RANGE_TAG)),
     )
 
@@ -150,6 +151,13 @@ def run(args: argparse.Namespace) -> int:
             )
     if first.rate <= 0:
         raise CliError(f"{parts[0]} has no constant frame rate; cannot join exactly")
+    if source is None:
+        for p, pi in zip(parts, infos, strict=True):
+            if pi.other_streams != first.other_streams:  # concat keeps the first part's layout: audio would be lost
+                raise CliError(
+                    f"{p} has other audio/subtitle streams than {parts[0]} ({', '.join(pi.other_streams) or 'none'} "
+                    f"vs {', '.join(first.other_streams) or 'none'}); join with --audio-from SOURCE instead"
+                )
     check_tiling(parts, infos)
     total = sum(pi.frames for pi in infos)
 
@@ -171,7 +179,10 @@ def run(args: argparse.Namespace) -> int:
         ]
         plan = ffmpeg.StreamPlan()
         if source is not None:
-            plan = ffmpeg.plan_streams(ffmpeg.probe_streams(source), out, 1)
+            source_streams = ffmpeg.probe_streams(source)
+            if not any(st.codec_type == "audio" for st in source_streams):
+                warn(f"--audio-from {source} has no audio stream")
+            plan = ffmpeg.plan_streams(source_streams, out, 1)
             cmd += ["-i", str(source), "-map", "0:v:0", *plan.args, "-map_metadata", "1", "-map_chapters", "1"]
             if any(pi.other_streams for pi in infos):
                 warn("the parts' own non-video streams are replaced by those of --audio-from")
