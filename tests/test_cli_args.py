@@ -228,6 +228,12 @@ def test_usage_errors(capsys: pytest.CaptureFixture[str], bunny: Path, tmp_path:
     )
     _bad(capsys, 2, "argument --fps: frame rate 'abc' is not a number", "interpolate", bunny, "-o", out, "--fps", "abc")
     _bad(capsys, 2, "argument --crf: must be a finite number", "interpolate", bunny, "-o", out, "--crf", "nan")
+    _bad(capsys, 2, "argument --trt: not allowed with argument --compile", "interpolate", bunny, "-o", out,
+         "--compile", "--trt")  # fmt: skip
+    _bad(capsys, 2, "--trt-cache-dir needs --trt", "interpolate", bunny, "-o", out, "--trt-cache-dir", tmp_path)
+    _bad(capsys, 2, "--trt-cache-dir needs --trt", "bench", "--trt-cache-dir", tmp_path)
+    _bad(capsys, 2, f"argument --model-path: {tmp_path / 'none.pkl'} does not exist", "interpolate", bunny, "-o",
+         out, "--model-path", tmp_path / "none.pkl")  # fmt: skip
     _bad(capsys, 2, "--threads must be a non-negative integer up to 1024", "interpolate", bunny, "-o", out,
          "--threads", "100000")  # fmt: skip
     _bad(capsys, 2, "argument --fps: frame rate '-5' must be positive", "interpolate", bunny, "-o", out, "--fps", "-5")

@@ -81,6 +81,8 @@ CASES: list[tuple[str, Any, Callable[[], Any], list[str]]] = [
     ("fps_num-alone", {"fps_num": 50}, _clip, ["fps_num", "fps_den", "together"]),
     ("fps_den-alone", {"fps_den": 1}, _clip, ["fps_num", "fps_den", "together"]),
     ("fps_num-0", {"fps_num": 0, "fps_den": 1}, _clip, ["fps_num", "positive integer"]),
+    ("fps_num-huge", {"fps_num": 10**15, "fps_den": 1}, _clip, ["fps_num", "up to 2147483647"]),
+    ("factor_num-huge", {"factor_num": 2**40}, _clip, ["factor_num", "up to 2147483647"]),
     ("fps-equal", {"fps_num": 25, "fps_den": 1}, _clip, ["fps_num/fps_den", "higher than", "25"]),
     ("fps-lower", {"fps_num": 24000, "fps_den": 1001}, _clip, ["fps_num/fps_den", "higher than", "25"]),
     (

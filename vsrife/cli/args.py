@@ -10,6 +10,9 @@ import argparse
 import re
 from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
+
+from vsrife.cli.errors import UsageError
 
 __all__ = [
     "FrameRange",
@@ -142,7 +145,29 @@ def parse_segment(text: str) -> Segment:
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model")
     group.add_argument("--model", help="RIFE version (default: 3.6, available offline); see `vsrife models list`")
-    group.add_argument("--model-path", help="checkpoint file or folder of official files instead of the model store")
+    group.add_argument("--model-path", type=existing_path,
+                       help="checkpoint file or folder of official files instead of the model store")  # fmt: skip
+
+
+def existing_path(text: str) -> str:
+    """An argparse type: a file or folder that exists (``~`` expanded)."""
+    if not Path(text).expanduser().exists():
+        raise argparse.ArgumentTypeError(f"{text} does not exist")
+    return text
+
+
+def add_backend_options(group: argparse._ActionsContainer, compile_help: str, trt_help: str) -> None:
+    """``--compile`` or ``--trt`` (one of them), and ``--trt-cache-dir``."""
+    one = group.add_mutually_exclusive_group()
+    one.add_argument("--compile", dest="torch_compile", action="store_true", help=compile_help)
+    one.add_argument("--trt", action="store_true", help=trt_help)
+    group.add_argument("--trt-cache-dir", metavar="DIR", help="folder of built TensorRT engines (default: user cache)")
+
+
+def check_backend_options(args: argparse.Namespace) -> None:
+    """``--trt-cache-dir`` only means something with ``--trt``."""
+    if args.trt_cache_dir is not None and not args.trt:
+        raise UsageError("--trt-cache-dir needs --trt (it is where TensorRT engines are kept)")
 
 
 def add_filter_options(parser: argparse.ArgumentParser) -> None:
@@ -159,11 +184,11 @@ def add_filter_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--skip-threshold", type=float, default=50.0, help="PSNR (dB) above which frames are identical")
     g.add_argument("--timestep-mode", default="auto", help="t != 1/2 on models without timestep input: linear/bisect")
     add_device_options(g, threads=True)
-    g.add_argument("--compile", dest="torch_compile", action="store_true",
-                   help="torch.compile the network (faster after a compile of seconds to minutes)")  # fmt: skip
-    g.add_argument("--trt", action="store_true",
-                   help="TensorRT engines (CUDA, extra trt; built once per model, size and GPU, cached)")  # fmt: skip
-    g.add_argument("--trt-cache-dir", metavar="DIR", help="folder of built TensorRT engines (default: user cache)")
+    add_backend_options(
+        g,
+        "torch.compile the network (faster after a compile of seconds to minutes)",
+        "TensorRT engines (CUDA, extra trt; built once per model, size and GPU, cached)",
+    )
 
 
 def add_device_options(group: argparse._ActionsContainer, threads: bool = False) -> None:
@@ -175,6 +200,7 @@ def add_device_options(group: argparse._ActionsContainer, threads: bool = False)
 
 def filter_kwargs(args: argparse.Namespace) -> dict[str, object]:
     """``core.rife.RIFE`` keyword arguments from parsed options (rate arguments excluded)."""
+    check_backend_options(args)
     kwargs: dict[str, object] = {
         "scale": args.scale,
         "ensemble": int(args.ensemble),

@@ -18,7 +18,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from vsrife.cli.args import add_device_options, add_model_options, parse_positive_int
+from vsrife.cli.args import (
+    add_backend_options,
+    add_device_options,
+    add_model_options,
+    check_backend_options,
+    parse_positive_int,
+)
 from vsrife.cli.common import check_engine_options, check_model, input_file, open_source, progress_bar
 from vsrife.cli.errors import CliError
 from vsrife.cli.output import check_report, write_text_atomically
@@ -37,10 +43,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--height", type=parse_positive_int, default=720)
     add_device_options(p, threads=True)
     p.add_argument("--scale", type=float, default=1.0, help="flow resolution factor")
-    p.add_argument("--compile", dest="torch_compile", action="store_true",
-                   help="torch.compile the network (the compile is in the warm-up, reported as warmup_s)")  # fmt: skip
-    p.add_argument("--trt", action="store_true", help="TensorRT engines (CUDA; build or cached load in the warm-up)")
-    p.add_argument("--trt-cache-dir", metavar="DIR", help="folder of built TensorRT engines (default: user cache)")
+    add_backend_options(
+        p,
+        "torch.compile the network (the compile is in the warm-up, reported as warmup_s)",
+        "TensorRT engines (CUDA; build or cached load in the warm-up)",
+    )
     p.add_argument("--frames", type=parse_positive_int, default=10, help="timed interpolations per path (default 10)")
     p.add_argument("--path", choices=("model", "filter", "both"), default="both", help="what to time (default both)")
     p.add_argument("--input", metavar="VIDEO", help="use real frames from VIDEO (resized) instead of synthetic ones")
@@ -238,6 +245,7 @@ def _bench_filter(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_backend_options(args)
     if args.model is not None:
         args.model = check_model(args.model)
     check_engine_options(args.device, args.precision, args.scale, args.threads)

@@ -29,8 +29,7 @@ def rate_factor(
 ) -> Fraction:
     """The rate multiplier from either factor_* or a target fps_*; raises ValueError naming the parameter."""
     for name, value in (("factor_num", factor_num), ("factor_den", factor_den)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        _check_rate_int(name, value)
     if (fps_num is None) != (fps_den is None):
         raise ValueError("fps_num and fps_den must be given together (target rate = fps_num / fps_den)")
     if fps_num is not None and fps_den is not None:
@@ -39,8 +38,7 @@ def rate_factor(
                 f"give either factor_num/factor_den ({factor_num}/{factor_den}) or fps_num/fps_den, not both"
             )
         for name, value in (("fps_num", fps_num), ("fps_den", fps_den)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            _check_rate_int(name, value)
         if src_fps == 0:
             raise ValueError(
                 "fps_num/fps_den need a clip with a known frame rate, but this clip has fps 0 (variable frame "
@@ -55,6 +53,12 @@ def rate_factor(
     if factor <= 1:
         raise ValueError(f"factor_num/factor_den = {factor} must be greater than 1 (this filter only raises the rate)")
     return factor
+
+
+def _check_rate_int(name: str, value: object) -> None:
+    # VapourSynth keeps rates as 64-bit fractions: bounded terms keep src rate x factor representable
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_FRAMES:
+        raise ValueError(f"{name} must be a positive integer up to {MAX_FRAMES}, got {value!r}")
 
 
 @dataclass(frozen=True)
