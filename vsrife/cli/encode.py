@@ -153,19 +153,15 @@ def color_args(props: vs.FrameProps | dict[str, object]) -> list[str]:
         value = props.get(key)
         if isinstance(value, int) and value in table:
             out += [option, table[value]]
-    full = _full_range(props)
+    from vsrife.filter.convert import tagged_full_range
+
+    try:
+        full = tagged_full_range(props)
+    except ValueError:  # an invalid _Range: leave the range untagged
+        full = None
     if full is not None:
         out += ["-color_range", "pc" if full else "tv"]
     return out
-
-
-def _full_range(props: vs.FrameProps | dict[str, object]) -> bool | None:
-    """Whether the frame is full range: ``_Range`` (1 full, 0 limited), else legacy ``_ColorRange`` (0 full)."""
-    if "_Range" in props:
-        value = props.get("_Range")
-        return value == 1 if value in (0, 1) else None
-    legacy = props.get("_ColorRange")
-    return legacy == 0 if legacy in (0, 1) else None
 
 
 def video_args(

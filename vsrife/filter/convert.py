@@ -41,7 +41,15 @@ import torch
 if TYPE_CHECKING:
     import vapoursynth as vs
 
-__all__ = ["BT709_LUMA", "ColorConverter", "PlaneFormat", "copy_to_frame", "host_tensor", "rgb_luma"]
+__all__ = [
+    "BT709_LUMA",
+    "ColorConverter",
+    "PlaneFormat",
+    "copy_to_frame",
+    "host_tensor",
+    "rgb_luma",
+    "tagged_full_range",
+]
 
 ColorFamily = Literal["rgb", "yuv", "gray"]
 ChromaDown = Literal["bicubic", "inverse"]
@@ -305,6 +313,18 @@ def _chroma_offsets(loc: int, ssw: int, ssh: int) -> tuple[float, float]:
 # ---------------------------------------------------------------------------------------------- colour
 
 
+def tagged_full_range(props: Mapping[str, Any]) -> bool | None:
+    """Full range as the frame's props say: ``_Range`` (1 full, 0 limited), else the deprecated
+    ``_ColorRange`` (0 full, 1 limited); None when neither is set. ValueError for a ``_Range`` outside 0/1."""
+    value = _int_prop(props, "_Range")
+    if value is not None:
+        if value not in (0, 1):
+            raise ValueError(f"unsupported _Range={value} (expected 0 limited or 1 full)")
+        return value == 1
+    legacy = _int_prop(props, "_ColorRange")
+    return None if legacy is None else legacy == 0
+
+
 def _int_prop(props: Mapping[str, Any], key: str) -> int | None:
     value = props.get(key)
     return None if value is None else int(value)
@@ -390,15 +410,8 @@ class ColorConverter:
     def _full_range(self, props: Mapping[str, Any]) -> bool:
         if self.fmt.is_float:
             return True
-        value = _int_prop(props, "_Range")
-        if value is not None:
-            if value not in (0, 1):
-                raise ValueError(f"unsupported _Range={value} (expected 0 limited or 1 full)")
-            return value == 1
-        legacy = _int_prop(props, "_ColorRange")
-        if legacy is not None:
-            return legacy == 0
-        return self.fmt.color_family != "yuv"
+        full = tagged_full_range(props)
+        return full if full is not None else self.fmt.color_family != "yuv"
 
     def _matrix(self, props: Mapping[str, Any]) -> int:
         value = _int_prop(props, "_Matrix")
