@@ -19,7 +19,9 @@ WHOLE = ("factor_num", "factor_den", "fps_num", "fps_den", "ensemble", "sc", "sk
 def _entry(**kwargs: Any) -> dict[str, vs.VideoNode | str]:
     """Run :func:`vsrife.filter.RIFE` with the plugin call's arguments."""
     # VapourSynth hands `data` arguments over as str or, without a UTF-8 hint, as bytes.
-    args = {key: os.fsdecode(value) if isinstance(value, bytes) else value for key, value in kwargs.items()}
+    args: dict[str, Any] = {
+        key: os.fsdecode(value) if isinstance(value, bytes) else value for key, value in kwargs.items()
+    }
     for key in WHOLE:  # declared float in the signature, so that 2.5 arrives as 2.5 rather than truncated
         value = args.get(key)
         if isinstance(value, float):

@@ -11,6 +11,7 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 
@@ -24,7 +25,16 @@ def _ffmpeg(tool: str = "ffmpeg") -> str:
     return exe
 
 
-def probe(path: str | Path) -> dict[str, object]:
+class VideoInfo(TypedDict):
+    """What :func:`probe` reports of a file's first video stream."""
+
+    width: int
+    height: int
+    fps: str
+    frames: int
+
+
+def probe(path: str | Path) -> VideoInfo:
     """Width, height, frame rate (as a string fraction) and frame count of the first video stream."""
     cmd = [
         _ffmpeg("ffprobe"), "-v", "error", "-select_streams", "v:0", "-count_packets",
@@ -37,8 +47,8 @@ def probe(path: str | Path) -> dict[str, object]:
     if not streams:
         raise RuntimeError(f"{path} has no video stream")
     s = streams[0]
-    return {"width": int(s["width"]), "height": int(s["height"]), "fps": s["r_frame_rate"],
-            "frames": int(s.get("nb_read_packets", 0))}  # fmt: skip
+    return VideoInfo(width=int(s["width"]), height=int(s["height"]), fps=str(s["r_frame_rate"]),
+                     frames=int(s.get("nb_read_packets", 0)))  # fmt: skip
 
 
 def read_frames(path: str | Path, start: int = 0, count: int | None = None) -> np.ndarray:
@@ -47,7 +57,7 @@ def read_frames(path: str | Path, start: int = 0, count: int | None = None) -> n
     if shutil.which("ffmpeg") is None:
         return _read_frames_vapoursynth(path, start, count)
     info = probe(path)
-    w, h = int(info["width"]), int(info["height"])  # type: ignore[arg-type]
+    w, h = info["width"], info["height"]
     select = f"select='gte(n\\,{start})'" + ("" if count is None else f"*lt(n\\,{start + count})")
     cmd = [
         _ffmpeg(), "-v", "error", "-i", str(path), "-vf", select, "-fps_mode", "passthrough",

@@ -39,6 +39,7 @@ class ContextNet(nn.Module):
         super().__init__()
         c = _WIDTH[kind]
         self.kind = kind
+        self.conv0: nn.Module
         if kind == "hd":
             self.conv0 = conv_act(3, c, 3, 2, 1)
         elif kind == "hdv2":
@@ -68,6 +69,7 @@ class FusionNet(nn.Module):
         super().__init__()
         c = _WIDTH[kind]
         self.kind = kind
+        self.down0: nn.Module
         if kind == "paper":
             self.down0 = Conv2(17, 2 * c)
         else:

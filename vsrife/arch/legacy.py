@@ -72,12 +72,12 @@ class IFNetHD(nn.Module):
     def forward(self, img0: Tensor, img1: Tensor, scale: float = 1.0) -> list[Tensor]:
         """Cumulative flows after each block; the last one is resized back by 1/scale."""
         x = _resize(torch.cat((img0, img1), 1), 0.5 * scale)
-        flow = self.block0(x)
+        flow = self.get_submodule("block0")(x)
         flows = [flow]
         for i in range(1, self.num_blocks):
             w0 = backward_warp(x[:, :3], flow)
             w1 = backward_warp(x[:, 3:], -flow)
-            flow = flow + getattr(self, f"block{i}")(torch.cat((w0, w1, flow), 1))
+            flow = flow + self.get_submodule(f"block{i}")(torch.cat((w0, w1, flow), 1))
             flows.append(flow)
         flows[-1] = _resize(flows[-1], 1.0 / scale) / scale
         return flows
@@ -97,13 +97,13 @@ class IFNetHDv2(nn.Module):
         x = torch.cat((img0, img1), 1)
         if scale != 1.0:
             x = _resize(x, scale)
-        flow = self.block0(x)
+        flow = self.get_submodule("block0")(x)
         flows = [flow]
         for i in range(1, self.num_blocks):
             large = _resize(flow, 2.0) * 2.0
             w0 = backward_warp(x[:, :3], large[:, :2])
             w1 = backward_warp(x[:, 3:], large[:, 2:4])
-            flow = flow + getattr(self, f"block{i}")(torch.cat((w0, w1, large), 1))
+            flow = flow + self.get_submodule(f"block{i}")(torch.cat((w0, w1, large), 1))
             flows.append(flow)
         if scale != 1.0:
             flows[-1] = _resize(flows[-1], 1.0 / scale) / scale

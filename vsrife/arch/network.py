@@ -29,7 +29,7 @@ class RIFENet(nn.Module):
     def __init__(self, spec: ArchSpec, teacher: bool = False) -> None:
         super().__init__()
         self.spec = spec
-        self.flownet: nn.Module
+        self.flownet: IFNet | IFNetHD | IFNetHDv2
         if spec.family in ("hd", "hdv2"):
             self.flownet = IFNetHD(spec) if spec.family == "hd" else IFNetHDv2(spec)
             self.contextnet = ContextNet(spec.family)
@@ -46,7 +46,7 @@ class RIFENet(nn.Module):
         """Per-frame encoder features of a padded frame (4.7+ only)."""
         if not self.has_encoder:
             raise ValueError("this model has no per-frame encoder")
-        return self.flownet.encode(img)
+        return self.ifnet.encode(img)
 
     def forward(
         self,
@@ -69,14 +69,21 @@ class RIFENet(nn.Module):
         if spec.family == "v4":
             t = torch.as_tensor(timestep, dtype=img0.dtype, device=img0.device)
             t = t.reshape(-1, 1, 1, 1).expand(img0.shape[0], 1, 1, 1)
-            est = self.flownet.estimate(img0, img1, t, scale, ensemble, feat0, feat1)
+            est = self.ifnet.estimate(img0, img1, t, scale, ensemble, feat0, feat1)
             return est.blend()
-        t = float(timestep)
+        fixed = float(timestep)
         if ensemble:
             # Test-time augmentation of the official code: average with the result on flipped frames.
-            flipped = self._fixed_t(img0.flip(2, 3), img1.flip(2, 3), scale, t).flip(2, 3)
-            return (self._fixed_t(img0, img1, scale, t) + flipped) / 2
-        return self._fixed_t(img0, img1, scale, t)
+            flipped = self._fixed_t(img0.flip(2, 3), img1.flip(2, 3), scale, fixed).flip(2, 3)
+            return (self._fixed_t(img0, img1, scale, fixed) + flipped) / 2
+        return self._fixed_t(img0, img1, scale, fixed)
+
+    @property
+    def ifnet(self) -> IFNet:
+        """The flow net of the families built on :class:`IFNet` (paper's final release, v3, v4)."""
+        if not isinstance(self.flownet, IFNet):
+            raise TypeError(f"family {self.spec.family!r} has no IFNet")
+        return self.flownet
 
     def _fixed_t(self, img0: Tensor, img1: Tensor, scale: float, t: float = 0.5) -> Tensor:
         """Synthesis for the families without a timestep input.
@@ -89,7 +96,7 @@ class RIFENet(nn.Module):
         g0, g1 = 2.0 * t, 2.0 * (1.0 - t)
         bias = 0.0 if t == 0.5 else math.log((1.0 - t) / t)
         if spec.family in ("paper", "v3"):
-            est: FlowEstimate = self.flownet.estimate(img0, img1, scale=scale)
+            est: FlowEstimate = self.ifnet.estimate(img0, img1, scale=scale)
             if t != 0.5:
                 flow = torch.cat((est.flow[:, :2] * g0, est.flow[:, 2:4] * g1), 1)
                 est = FlowEstimate(
@@ -98,7 +105,7 @@ class RIFENet(nn.Module):
                     backward_warp(img0, flow[:, :2]),
                     backward_warp(img1, flow[:, 2:4]),
                 )
-            return self.flownet.synthesize(img0, img1, est)
+            return self.ifnet.synthesize(img0, img1, est)
         flow = self.flownet(img0, img1, scale)[-1]
         if spec.family == "hd":
             flow0, flow1 = flow * g0, -flow * g1

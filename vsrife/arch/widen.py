@@ -51,8 +51,22 @@ def _act(act: nn.Module, channels: int) -> None:
         act.num_parameters = channels
 
 
-def _conv_act(seq: nn.Sequential, cin: int, cout: int) -> None:
-    _conv(seq[0], cin, cout)
+def _conv_of(module: object) -> nn.Conv2d | nn.ConvTranspose2d:
+    """``module`` as a convolution; a layout this module does not know is an error, not a silent skip."""
+    if not isinstance(module, nn.Conv2d | nn.ConvTranspose2d):
+        raise TypeError(f"expected a convolution in an IFBlock, got {type(module).__name__}")
+    return module
+
+
+def _seq(module: object) -> nn.Sequential:
+    if not isinstance(module, nn.Sequential):
+        raise TypeError(f"expected nn.Sequential in an IFBlock, got {type(module).__name__}")
+    return module
+
+
+def _conv_act(seq: object, cin: int, cout: int) -> None:
+    seq = _seq(seq)
+    _conv(_conv_of(seq[0]), cin, cout)
     if len(seq) > 1:
         _act(seq[1], cout)
 
@@ -73,35 +87,38 @@ class _PadInputChannels:
         return (torch.cat((x, zeros if fmt is None else zeros.contiguous(memory_format=fmt)), 1), *args[1:])
 
 
-def _widen_block(block: nn.Module, multiple: int, inputs: bool = True) -> bool:
-    conv0 = block.conv0
-    first = conv0[0][0]
-    cin, half, c = first.in_channels, first.out_channels, conv0[1][0].out_channels
+def _widen_block(block: IFBlock | IFBlockV3, multiple: int, inputs: bool = True) -> bool:
+    conv0 = _seq(block.conv0)
+    first, second = _seq(conv0[0]), _seq(conv0[1])
+    first_conv = _conv_of(first[0])
+    cin, half, c = first_conv.in_channels, first_conv.out_channels, _conv_of(second[0]).out_channels
     cin2, h2, c2 = _up(cin, multiple) if inputs else cin, _up(half, multiple), _up(c, multiple)
     if (cin2, h2, c2) == (cin, half, c):
         return False
-    _conv_act(conv0[0], cin2, h2)
+    _conv_act(first, cin2, h2)
     if cin2 != cin:
-        first.register_forward_pre_hook(_PadInputChannels(cin2))
-    _conv_act(conv0[1], h2, c2)
+        first_conv.register_forward_pre_hook(_PadInputChannels(cin2))
+    _conv_act(second, h2, c2)
     if isinstance(block, IFBlockV3):
         for i in range(4):
-            pair = getattr(block, f"convblock{i}")
+            pair = _seq(block.get_submodule(f"convblock{i}"))
             _conv_act(pair[0], c2, c2)
             _conv_act(pair[1], c2, c2)
         for head in (block.conv1, block.conv2):
-            mid = _up(head[0].out_channels, multiple)
-            _conv(head[0], c2, mid)
+            up, last = _conv_of(head[0]), _conv_of(head[2])
+            mid = _up(up.out_channels, multiple)
+            _conv(up, c2, mid)
             _act(head[1], mid)
-            _conv(head[2], mid, head[2].out_channels)
+            _conv(last, mid, last.out_channels)
         return True
-    for unit in block.convblock:
+    for unit in _seq(block.convblock):
         if isinstance(unit, ResConv):
             _conv(unit.conv, c2, c2)
             unit.beta = nn.Parameter(_pad_to(unit.beta.data, (1, c2, 1, 1)), requires_grad=False)
         else:
             _conv_act(unit, c2, c2)
-    last = block.lastconv[0] if isinstance(block.lastconv, nn.Sequential) else block.lastconv
+    lastconv = block.lastconv
+    last = _conv_of(lastconv[0] if isinstance(lastconv, nn.Sequential) else lastconv)
     _conv(last, c2, last.out_channels)
     return True
 

@@ -113,7 +113,7 @@ def _omp_set_num_threads() -> Callable[[int], None] | None:
         except (OSError, AttributeError):
             continue
         fn.argtypes, fn.restype = [ctypes.c_int], None
-        return fn  # type: ignore[no-any-return]
+        return fn
     return None
 
 
@@ -323,20 +323,28 @@ class SubPixelHeads(nn.Module):
     saved in state dicts).
     """
 
+    w1: Tensor
+    b1: Tensor
+    slope: Tensor
+    flow_w: Tensor
+    flow_b: Tensor
+    mask_w: Tensor
+    mask_b: Tensor
+
     def __init__(self, flow_head: nn.Sequential, mask_head: nn.Sequential) -> None:
         super().__init__()
-        heads = (flow_head, mask_head)
         self.taps: dict[str, tuple[_Tap, ...]] = {}
+        heads = [_head_layers(h) for h in (flow_head, mask_head)]
         with torch.no_grad():
-            w1 = torch.cat([_first_stage(h[0].weight.float()) for h in heads])
-            b1 = torch.cat([h[0].bias.float().repeat_interleave(4) for h in heads])
-            slope = torch.cat([h[1].weight.float().expand(h[0].out_channels).repeat_interleave(4) for h in heads])
-            self.split = 4 * flow_head[0].out_channels
-            for name, h in zip(("flow", "mask"), heads, strict=True):
-                weight, self.taps[name] = _second_stage_gemm(h[2].weight.float())
+            w1 = torch.cat([_first_stage(up.weight.float()) for up, _, _ in heads])
+            b1 = torch.cat([_bias(up).float().repeat_interleave(4) for up, _, _ in heads])
+            slope = torch.cat([act.weight.float().expand(up.out_channels).repeat_interleave(4) for up, act, _ in heads])
+            self.split = 4 * heads[0][0].out_channels
+            for name, (_, _, last) in zip(("flow", "mask"), heads, strict=True):
+                weight, self.taps[name] = _second_stage_gemm(last.weight.float())
                 self.register_buffer(f"{name}_w", weight.contiguous(), persistent=False)
                 bias = weight.new_zeros(weight.shape[0])
-                bias[: 16 * h[2].out_channels] = h[2].bias.float().repeat(16)  # centre rows: (ry, rx, cout)
+                bias[: 16 * last.out_channels] = _bias(last).float().repeat(16)  # centre rows: (ry, rx, cout)
                 self.register_buffer(f"{name}_b", bias, persistent=False)
         self.register_buffer("w1", w1.contiguous(), persistent=False)
         self.register_buffer("b1", b1, persistent=False)
@@ -356,6 +364,20 @@ class SubPixelHeads(nn.Module):
     def forward(self, feat: Tensor) -> tuple[Tensor, Tensor]:
         """(flow, mask logit) at 4x ``feat``'s resolution, as ``conv1(feat), conv2(feat)`` give them."""
         return self.second(self.first(feat))
+
+
+def _head_layers(head: nn.Sequential) -> tuple[nn.ConvTranspose2d, nn.PReLU, nn.ConvTranspose2d]:
+    """The (transposed conv, PReLU, transposed conv) layers of an HD v3.x flow or mask head."""
+    up, act, last = head[0], head[1], head[2]
+    if not (isinstance(up, nn.ConvTranspose2d) and isinstance(act, nn.PReLU) and isinstance(last, nn.ConvTranspose2d)):
+        raise TypeError(f"not an HD v3.x head (ConvTranspose2d, PReLU, ConvTranspose2d): {head}")
+    return up, act, last
+
+
+def _bias(conv: nn.ConvTranspose2d) -> Tensor:
+    if conv.bias is None:
+        raise TypeError(f"an HD v3.x head layer without a bias: {conv}")
+    return conv.bias
 
 
 def _eligible(conv: nn.Conv2d) -> bool:
@@ -398,11 +420,12 @@ def use_winograd(net: nn.Module) -> int:
             module.__class__ = WinogradConv2d
             module.weight.data = module.weight.data.contiguous()
             changed += 1
-        if hasattr(module, "serial_body"):
-            module.serial_body = True
-        if hasattr(module, "parallel_directions"):  # IFNet
-            module.parallel_directions = True
+        for flag in ("serial_body", "parallel_directions"):  # IFBlocks; IFNet
+            if hasattr(module, flag):
+                setattr(module, flag, True)
     for module in list(net.modules()):
-        if hasattr(module, "subpixel_heads"):  # HD v3.x blocks
-            module.subpixel_heads = SubPixelHeads(module.conv1, module.conv2).to(module.conv1[0].weight.device)
+        conv1, conv2 = getattr(module, "conv1", None), getattr(module, "conv2", None)
+        if hasattr(module, "subpixel_heads") and isinstance(conv1, nn.Sequential) and isinstance(conv2, nn.Sequential):
+            heads = SubPixelHeads(conv1, conv2)  # HD v3.x blocks
+            module.subpixel_heads = heads.to(_head_layers(conv1)[0].weight.device)
     return changed

@@ -212,7 +212,7 @@ def _tail(log: IO[bytes], lines: int = 12) -> str:
 def render_to_ffmpeg(
     pipe: PipeFormat,
     cmd: list[str],
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int], object] | None = None,
 ) -> None:
     """Run ``cmd`` (an ffmpeg command reading ``pipe:0``) and stream ``pipe.clip`` into it.
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from vsrife.cli.common import check_model, info, input_file, progress_bar, warn
 from vsrife.cli.errors import CliError, UsageError
@@ -63,7 +64,7 @@ def _status(name: str) -> tuple[bool, str]:
 def run_list(args: argparse.Namespace) -> int:
     from vsrife.models import DEFAULT_MODEL, list_models, model_dir
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for m in list_models():
         installed, state = _status(m.name)
         rows.append(

@@ -126,7 +126,7 @@ def _libc(name: str, argtypes: tuple[type, ...]) -> Callable[..., int] | None:
     except (OSError, AttributeError):
         return None
     fn.argtypes, fn.restype = list(argtypes), ctypes.c_int
-    return fn  # type: ignore[no-any-return]
+    return fn
 
 
 def _mallopt(*settings: tuple[int, int]) -> bool:

@@ -18,7 +18,7 @@ from collections import OrderedDict
 from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, cast
 
 import torch
 import torch.nn.functional as F
@@ -459,7 +459,7 @@ class Interpolator:
         return x, squeeze
 
     @staticmethod
-    def _check_t(t: float | Sequence[float] | Tensor, n: int) -> list[float]:
+    def _check_t(t: object, n: int) -> list[float]:
         def real(v: object) -> float:
             if isinstance(v, bool) or not isinstance(v, numbers.Real):  # numpy scalars are Real; complex is not
                 raise TypeError(f"t must be a number, a sequence of numbers or a tensor, got {t!r}")
@@ -468,13 +468,13 @@ class Interpolator:
         if isinstance(t, (str, bytes)):
             raise TypeError(f"t must be a number, a sequence of numbers or a tensor, got {t!r}")
         if isinstance(t, Tensor) or getattr(t, "ndim", None) is not None:  # tensors and numpy arrays, 0-d too
-            flat = t.flatten().tolist()  # type: ignore[union-attr]
+            flat = cast(Any, t).flatten().tolist()
             values = [real(v) for v in (flat if isinstance(flat, list) else [flat])]
         elif isinstance(t, numbers.Real):
             values = [real(t)]
         else:
             try:
-                values = [real(v) for v in t]
+                values = [real(v) for v in cast(Any, t)]  # any iterable; anything else is the TypeError below
             except TypeError as exc:
                 raise TypeError(f"t must be a number, a sequence of numbers or a tensor, got {t!r}") from exc
         if len(values) == 1:

@@ -78,7 +78,7 @@ def spec_from_dict(data: dict[str, Any]) -> ArchSpec:
     unknown = set(data) - names
     if unknown:
         raise ModelLoadError(f"unknown architecture fields: {sorted(unknown)}")
-    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    kwargs: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
     try:
         return ArchSpec(**kwargs)
     except TypeError as exc:  # required fields missing

@@ -118,10 +118,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             from vsrife.train.distributed import gradient_probe
 
-            cfg = config_from_args(args).to_dict()
-            if cfg["batch_size"] % args.world:  # found before spawning, not as a worker's traceback
-                raise ConfigError(f"batch_size: {cfg['batch_size']} is not divisible by --world {args.world}")
-            one, many = gradient_probe(cfg, 1), gradient_probe(cfg, args.world)
+            probe_cfg = config_from_args(args).to_dict()
+            if probe_cfg["batch_size"] % args.world:  # found before spawning, not as a worker's traceback
+                raise ConfigError(f"batch_size: {probe_cfg['batch_size']} is not divisible by --world {args.world}")
+            one, many = gradient_probe(probe_cfg, 1), gradient_probe(probe_cfg, args.world)
             diff = max(float((one[k] - many[k]).abs().max()) for k in one)
             scale = max(float(v.abs().max()) for v in one.values())
             print(json.dumps({"world": args.world, "max_abs_diff": diff, "max_abs_grad": scale}))

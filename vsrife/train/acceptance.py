@@ -172,7 +172,7 @@ def scratch_check(
     """
     _limit_threads(threads)
     arch = {"family": "v4", "widths": list(widths), "scales": list(scales), "corr_radius": corr_radius}
-    base = dict(
+    base: dict[str, Any] = dict(
         arch=arch, arch_base="4.6", data=list(data or FOOTAGE), windows=[3, 4], crop=[crop], batch_size=batch_size,
         lr=lr, min_lr=lr / 100, weight_decay=1e-4, val_max=val_max, threads=threads, tensorboard=False, seed=seed,
         pan=pan, pan_pixels=pan_pixels,

@@ -71,7 +71,7 @@ def prune_checkpoints(folder: str | Path, keep: int) -> None:
 
 def get_rng_state() -> dict[str, Any]:
     """Random states of python, numpy and torch in a ``weights_only``-loadable form."""
-    key, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)  # type: ignore[misc]
+    key, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
     state: dict[str, Any] = {
         "python": random.getstate(),
         "numpy": {

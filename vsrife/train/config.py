@@ -320,7 +320,7 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         flag = "--" + f.name.replace("_", "-")
         text = str(f.type)
         kw: dict[str, Any] = {"default": None, "dest": f.name}
-        default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+        default = f.default_factory() if f.default is MISSING and f.default_factory is not MISSING else f.default
         kw["help"] = f"{HELP.get(f.name, '')} (default: {default})"
         if text.startswith("bool"):
             kw["action"] = argparse.BooleanOptionalAction

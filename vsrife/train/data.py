@@ -246,7 +246,7 @@ def synthetic_sequence(seed: int, frames: int = 48, size: tuple[int, int] = (288
     big = cv2.resize(base, ((w + 2 * pad) + 16, (h + 2 * pad) + 16), interpolation=cv2.INTER_CUBIC)
     out = np.empty((frames, h, w, 3), np.uint8)
     for i in range(frames):
-        m = np.float32([[1, 0, -(pad + vx * i)], [0, 1, -(pad + vy * i)]])
+        m = np.array([[1, 0, -(pad + vx * i)], [0, 1, -(pad + vy * i)]], np.float32)
         out[i] = np.clip(cv2.warpAffine(big, m, (w, h), flags=cv2.INTER_LINEAR) * 255, 0, 255).astype(np.uint8)
     return ArraySequence(f"synthetic/{seed}", out)
 

@@ -90,7 +90,7 @@ def build_student(cfg: TrainConfig) -> StudentSource:
             missing, _ = net.load_state_dict(loaded.network.state_dict(), strict=False)
             assert all(k.startswith("flownet.block_tea.") for k in missing), missing
             tea = {k.removeprefix("block_tea."): v for k, v in file_state.items() if k.startswith("block_tea.")}
-            if _try_load(net.flownet.block_tea, tea):
+            if _try_load(net.ifnet.get_submodule("block_tea"), tea):
                 notes.append("privileged teacher block_tea loaded from the checkpoint")
             else:
                 notes.append("the checkpoint has no usable block_tea: the teacher starts from scratch")
@@ -129,10 +129,10 @@ class TrainModule(nn.Module):
             self.teacher = TimestepTeacher(net.spec, teacher_width)
             self.loaded_teacher = _try_load(self.teacher, teacher_state or {})
         if not privileged and hasattr(net.flownet, "block_tea"):
-            net.flownet.block_tea.requires_grad_(False)  # unused: keep it out of the optimizer and DDP
+            net.flownet.get_submodule("block_tea").requires_grad_(False)  # unused: keep it out of the optimizer and DDP
 
     def forward(self, img0: Tensor, img1: Tensor, gt: Tensor, t: Tensor) -> dict[str, Any]:
-        flownet = self.net.flownet
+        flownet = self.net.ifnet  # the trainable families all use IFNet
         if self.family == "v4":
             est = flownet.estimate(img0, img1, t.reshape(-1, 1, 1, 1))
             pred = est.blend()

@@ -39,7 +39,8 @@ def write_vimeo(root: str | Path, groups: Sequence[Sequence[np.ndarray]], septup
     root = Path(root)
     n = 7 if septuplet else 3
     prefix = "sep" if septuplet else "tri"
-    train_ids, test_ids = [], []
+    train_ids: list[str] = []
+    test_ids: list[str] = []
     for g, frames in enumerate(groups):
         if len(frames) != n:
             raise ValueError(f"group {g} has {len(frames)} frames, expected {n}")

@@ -52,7 +52,7 @@ class DISTeacher:
 
     def __init__(self, preset: str = "medium") -> None:
         self.preset = preset
-        self._dis = None
+        self._dis: Any = None  # cv2.DISOpticalFlow, made on first use (cv2 is imported lazily)
 
     def _engine(self) -> Any:
         if self._dis is None:
@@ -60,7 +60,7 @@ class DISTeacher:
 
             presets = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
                        "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}  # fmt: skip
-            self._dis = cv2.DISOpticalFlow_create(presets[self.preset])
+            self._dis = cv2.DISOpticalFlow.create(presets[self.preset])
         return self._dis
 
     def flow(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
