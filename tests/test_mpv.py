@@ -149,6 +149,18 @@ def test_mpv_script_t0_frames_do_not_look_ahead(small: vs.VideoNode) -> None:
         out.get_frame(2 * end - 1)  # t = 1/2 after the last frame: needs frame `end`
 
 
+def test_no_look_ahead_on_cuda_for_mpv_sized_clips() -> None:
+    """On CUDA the filter prepares source frame i + 2 ahead; for mpv's video_in (INT_MAX / 16 frames) that
+    request fails past the file's end and ends playback, so the look-ahead must stay off there."""
+    from vsrife.filter.rife import default_lookahead
+
+    assert not default_lookahead("cuda", MPV_NUM_FRAMES)
+    assert not default_lookahead("cuda", MPV_NUM_FRAMES + 1)
+    assert default_lookahead("cuda", MPV_NUM_FRAMES - 1)  # a long but finite clip
+    assert default_lookahead("cuda", 2)
+    assert not default_lookahead("cpu", 100)
+
+
 # -------------------------------------------------------------------------- (b) Debian's mpv, from a pipe
 
 

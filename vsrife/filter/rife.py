@@ -42,7 +42,7 @@ core = vs.core
 # (copies from / into the frames' own pageable memory). benchmarks/gpu_bench.py measures both.
 _TRANSFER = "pinned"
 # Prepare source frame i + 2 while the GPU interpolates pair (i, i + 1). None: on for CUDA unless the clip
-# is a live stream (mpv's clips have 2^27 frames; there the extra request could wait at the end of the file).
+# is a live stream (see _live_clip; there the extra request fails past the end of the file and ends playback).
 _LOOKAHEAD: bool | None = None
 # Run ahead: with the look-ahead frame at hand, also start the next pair's interpolation (network,
 # conversion, download) before writing this frame, so the GPU computes while the host copies pixels.
@@ -50,7 +50,8 @@ _LOOKAHEAD: bool | None = None
 # wherever the look-ahead is on.
 _PIPELINE: bool | None = None
 _AHEAD = 4  # at most this many results computed ahead (pinned host buffers of one output frame each)
-_LIVE_FRAMES = 2**27
+# mpv's video_in claims INT_MAX / 16 frames whatever the file's length (video/filter/vf_vapoursynth.c)
+_LIVE_FRAMES = (2**31 - 1) // 16
 # Periods with more output frames than this are mapped per frame (_picked), not by SelectEvery (_selected).
 _MAX_OFFSETS = 4096
 
@@ -165,9 +166,7 @@ def _build(
     )  # fmt: skip
     out_fps = timing.out_fps(src_fps)
     converter = ColorConverter(fmt, clip.width, clip.height, engine.device, pinned=_TRANSFER == "pinned")
-    lookahead = (
-        _LOOKAHEAD if _LOOKAHEAD is not None else (engine.device.type == "cuda" and clip.num_frames < _LIVE_FRAMES)
-    )
+    lookahead = _LOOKAHEAD if _LOOKAHEAD is not None else default_lookahead(engine.device.type, clip.num_frames)
     pipeline = lookahead and (_PIPELINE if _PIPELINE is not None else True)
     renderer = _Renderer(engine, converter, timing, opts, 1 / out_fps if out_fps else None, pipeline)
     period = timing.num if timing.den > 1 else 2 * timing.num  # SelectEvery's offsets (Timing.select_every)
@@ -183,6 +182,11 @@ def _build(
     if out.num_frames != timing.out_frames:
         out = out[: timing.out_frames]
     return out
+
+
+def default_lookahead(device_type: str, num_frames: int) -> bool:
+    """Whether to prepare source frame i + 2 ahead: on CUDA, except for live clips such as mpv's ``video_in``."""
+    return device_type == "cuda" and num_frames < _LIVE_FRAMES
 
 
 def _selected(clip: vs.VideoNode, timing: Timing, lookahead: bool) -> list[vs.VideoNode]:
