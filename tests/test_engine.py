@@ -357,6 +357,15 @@ def test_shared_loaded_model_not_modified() -> None:
     assert float((fast.interpolate(a, b, 0.5) - before).abs().max()) < (1e-4 if fast.dtype == torch.float32 else 3e-2)
 
 
+@pytest.mark.parametrize("spelling", ["fp32", " FP32", "fp32 "])
+def test_precision_spellings_choose_the_same_layout(spelling: str) -> None:
+    """Every accepted spelling of "fp32" keeps the official computation: fp32, NCHW, no inference layout."""
+    model = load_model("3.6")
+    eng = Interpolator(model, device="cpu", precision=spelling, winograd=False)
+    assert eng.dtype == torch.float32
+    assert not eng.channels_last and not eng.inference_layout
+
+
 # ---------------------------------------------------------------------------------- bad inputs
 
 

@@ -129,6 +129,7 @@ class Interpolator:
             raise ValueError(f"cache_frames must be at least 2 (an integer), got {cache_frames!r}")
         self.device = resolve_device(device)
         self.dtype = resolve_precision(precision, self.device)
+        precision = str(precision).strip().lower()  # as resolve_precision read it
         if trt and torch_compile:
             raise ValueError("trt and torch_compile exclude each other (TensorRT builds its own kernels)")
         if trt and self.device.type != "cuda":
@@ -142,7 +143,7 @@ class Interpolator:
             # channels_last is much faster on CPU and for fp16/bf16 tensor-core convolutions on CUDA,
             # but sums in a different order; fp32 keeps the official memory layout so results match
             # the reference implementation.
-            channels_last = str(precision).lower() != "fp32" and not (
+            channels_last = precision != "fp32" and not (
                 self.device.type == "cuda" and self.dtype == torch.float32
             )
         self.channels_last = channels_last
@@ -299,7 +300,7 @@ class Interpolator:
         """The placement's Winograd setting: ``None`` where it pays (the network's family decides)."""
         cpu_fp32 = self.device.type == "cpu" and self.dtype == torch.float32
         if winograd is None:
-            auto = str(precision).strip().lower() == "auto"
+            auto = precision == "auto"
             return None if cpu_fp32 and auto and not torch_compile and devices.cpu_prefers_winograd() else False
         if winograd and not cpu_fp32:
             raise ValueError(f"winograd needs fp32 on the CPU, got device {str(self.device)!r} and {self.dtype}")
