@@ -91,6 +91,17 @@ def test_cuda_graphs_new_size_recaptures(triplet: tuple[torch.Tensor, ...]) -> N
     assert eng._graphs is not None and eng._graphs.captures == 2 and eng.cuda_graphs == "on"
 
 
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two CUDA devices")
+def test_cuda_graphs_on_a_second_gpu(triplet: tuple[torch.Tensor, ...]) -> None:
+    """An engine on cuda:1 used from a thread whose current device is cuda:0 still captures its graphs."""
+    torch.cuda.set_device(0)
+    a, _, b = (x.to("cuda:1") for x in triplet)
+    eng = Interpolator("3.6", device="cuda:1")
+    out = eng.interpolate(a, b)
+    assert out.device == torch.device("cuda:1")
+    assert eng.cuda_graphs == "on", eng.cuda_graphs
+
+
 def test_cuda_fp32_matches_cpu_fp32(triplet: tuple[torch.Tensor, ...]) -> None:
     a, _, b = triplet
     cpu = Interpolator("3.6", device="cpu", precision="fp32").interpolate(a, b)

@@ -97,7 +97,9 @@ class CudaGraphs:
         torch.cuda.current_stream(self.device).wait_stream(side)
         torch.cuda.synchronize(self.device)
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
+        # torch.cuda.graph captures on a stream of the *current* device: make that ours (cuda:1 from a
+        # thread whose current device is cuda:0 would otherwise fail and turn graphs off)
+        with torch.cuda.device(self.device), torch.cuda.graph(graph):
             output = self.call(img0, img1, t, feat0, feat1)
         self.captures += 1
         # The warp grids are cached module-wide and may be evicted later: the graph keeps reading
