@@ -93,13 +93,17 @@ def test_cuda_graphs_new_size_recaptures(triplet: tuple[torch.Tensor, ...]) -> N
 
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two CUDA devices")
 def test_cuda_graphs_on_a_second_gpu(triplet: tuple[torch.Tensor, ...]) -> None:
-    """An engine on cuda:1 used from a thread whose current device is cuda:0 still captures its graphs."""
+    """An engine on cuda:1 used from a thread whose current device is cuda:0 captures its graphs on cuda:1,
+    and replaying them computes each new pair (a capture on the wrong device records nothing)."""
     torch.cuda.set_device(0)
-    a, _, b = (x.to("cuda:1") for x in triplet)
-    eng = Interpolator("3.6", device="cuda:1")
-    out = eng.interpolate(a, b)
-    assert out.device == torch.device("cuda:1")
-    assert eng.cuda_graphs == "on", eng.cuda_graphs
+    a, m, b = (x.to("cuda:1") for x in triplet)
+    graphed = Interpolator("3.6", device="cuda:1", precision="fp32")
+    eager = Interpolator("3.6", device="cuda:1", precision="fp32", cuda_graphs=False)
+    for x, y in ((a, b), (a, m), (m, b)):
+        out = graphed.interpolate(x, y)
+        assert out.device == torch.device("cuda:1")
+        assert float((out - eager.interpolate(x, y)).abs().max()) < 1e-4
+    assert graphed.cuda_graphs == "on", graphed.cuda_graphs
 
 
 def test_cuda_fp32_matches_cpu_fp32(triplet: tuple[torch.Tensor, ...]) -> None:
