@@ -557,12 +557,24 @@ def test_cache_is_bounded(make: Callable[..., Interpolator]) -> None:
 
 
 def test_bisect_midpoints_bounded(make: Callable[..., Interpolator]) -> None:
-    eng = make("3.6", fresh=True, timestep_mode="bisect", cache_frames=2)
+    """Midpoints are full frames (100 MB each at 4K in fp32): a render keeps those of the last two pairs only,
+    not a fixed number of frames from pairs it has long passed (32 frames, 3.2 GB at 4K, before)."""
+    from vsrife.engine.interpolator import _MID_PAIRS
+
+    eng = make("3.6", fresh=True, timestep_mode="bisect")
     a, b = frames(16, 16)
     f0, f1 = eng.prepare(a[None]), eng.prepare(b[None])
-    for pair in range(6):
-        eng.interpolate_prepared(f0, f1, 1 / 3, key=pair)
-        assert len(eng._mids) <= 8
+    for pair in range(40):  # factor 2, in order: one midpoint per pair, never needed again
+        eng.interpolate_prepared(f0, f1, 0.5, key=pair)
+        assert len(eng._mids) <= _MID_PAIRS and sum(map(len, eng._mids.values())) <= _MID_PAIRS
+    assert list(eng._mids) == [38, 39]
+    for pair in range(3):  # factor 3: 1/3 and 2/3 need three midpoints of the pair (depth 4: 2 + 1 + 1)
+        for t in (1 / 3, 2 / 3):
+            eng.interpolate_prepared(f0, f1, t, key=(pair, "x"))
+    assert list(eng._mids) == [(1, "x"), (2, "x")]
+    assert sum(map(len, eng._mids.values())) <= _MID_PAIRS * (2**4 - 1)
+    eng.clear_cache()
+    assert not eng._mids
 
 
 # -------------------------------------------------------------------------------------- bisection

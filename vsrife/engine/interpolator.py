@@ -41,6 +41,9 @@ SCALES = (0.25, 0.5, 1.0, 2.0, 4.0)
 TIMESTEP_MODES = ("auto", "native", "linear", "bisect")
 _RANGE_TOLERANCE = 1e-3
 _BISECT_DEPTH = 4  # 3.5 network calls per frame for 1/3 + 2/3; keeps most of depth 6's gain
+# Bisection midpoints are kept for this many pairs (most recently used): a pair's output frames are asked
+# for close together, and each midpoint is a full padded frame (25 MB at 1080p in fp32, 100 MB at 4K).
+_MID_PAIRS = 2
 
 
 @dataclass
@@ -143,9 +146,7 @@ class Interpolator:
             # channels_last is much faster on CPU and for fp16/bf16 tensor-core convolutions on CUDA,
             # but sums in a different order; fp32 keeps the official memory layout so results match
             # the reference implementation.
-            channels_last = precision != "fp32" and not (
-                self.device.type == "cuda" and self.dtype == torch.float32
-            )
+            channels_last = precision != "fp32" and not (self.device.type == "cuda" and self.dtype == torch.float32)
         self.channels_last = channels_last
         if inference_layout is None:
             inference_layout = self.dtype != torch.float32
@@ -183,7 +184,7 @@ class Interpolator:
         self._compiled = CompiledNetwork(net) if torch_compile else None
         self.multiple = self.spec.pad_multiple(self.scale)
         self._cache: OrderedDict[Hashable, PreparedFrame] = OrderedDict()
-        self._mids: OrderedDict[Hashable, PreparedFrame] = OrderedDict()
+        self._mids: OrderedDict[Hashable, dict[str, PreparedFrame]] = OrderedDict()  # pair key -> path -> mid
         self._cache_frames = cache_frames
         self._lock = threading.RLock()
         self._trt = self._tensorrt(trt_cache_dir) if trt else None
@@ -428,15 +429,19 @@ class Interpolator:
         return a.image * (1 - w) + b.image * w
 
     def _mid(self, a: PreparedFrame, b: PreparedFrame, key: Hashable | None, path: str) -> PreparedFrame:
-        cache_key = (key, path) if key is not None else None
-        if cache_key is not None and cache_key in self._mids:
-            return self._mids[cache_key]
+        """The t = 0.5 frame between ``a`` and ``b`` (``path``: the halvings from pair ``key`` to them)."""
+        mids = None
+        if key is not None:
+            mids = self._mids.setdefault(key, {})
+            self._mids.move_to_end(key)
+            while len(self._mids) > _MID_PAIRS:
+                self._mids.popitem(last=False)
+            if path in mids:
+                return mids[path]
         img = self._run(a, b, 0.5)
         frame = PreparedFrame(self._frame_layout(img), None, a.height, a.width)
-        if cache_key is not None:
-            self._mids[cache_key] = frame
-            while len(self._mids) > 4 * self._cache_frames:
-                self._mids.popitem(last=False)
+        if mids is not None:
+            mids[path] = frame
         return frame
 
     @staticmethod
