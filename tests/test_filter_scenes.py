@@ -153,3 +153,33 @@ def test_honours_the_scenechange_plugin(bikes_small: vs.VideoNode) -> None:
     assert _cuts(detected) == flagged
     assert _cuts(detected, sc_method="props") == flagged
     assert _cuts(detected, sc_method="builtin") == BIKES_CUTS
+
+
+def _marks(clip: vs.VideoNode) -> tuple[set[int], set[int]]:
+    """Output frames with _SceneChangeNext = 1 and with _SceneChangePrev = 1."""
+    nxt, prev = set(), set()
+    for n, f in enumerate(clip.frames()):
+        if f.props.get("_SceneChangeNext"):
+            nxt.add(n)
+        if f.props.get("_SceneChangePrev"):
+            prev.add(n)
+    return nxt, prev
+
+
+@pytest.mark.parametrize("tagged", [True, False], ids=["scd-props", "builtin"])
+@pytest.mark.parametrize("factor", [2, 3])
+def test_output_marks_the_cut_where_it_is(bikes_small: vs.VideoNode, tagged: bool, factor: int) -> None:
+    """Output frames carry scene-change props of their own, not their left source frame's: the cut between
+    source frames 9|10 lies between the last output frame of pair 9 and source frame 10's output frame. A
+    second RIFE (4x as 2x twice) then finds that one cut, no false cut inside a shot."""
+    clip = bikes_small[20:34]  # the real cut 29|30 at 9|10
+    if tagged:  # as misc.SCDetect / scd.Detect mark it
+        clip = with_props(with_props(clip, 9, _SceneChangeNext=1), 10, _SceneChangePrev=1)
+    first = core.rife.RIFE(clip, factor_num=factor, **CLASSIFY_ONLY)
+    last_of_pair, source_10 = factor * 10 - 1, factor * 10
+    nxt, prev = _marks(first)
+    assert nxt == {last_of_pair}
+    assert prev == ({source_10} if tagged else set())  # a built-in detection cannot mark frame 10 itself
+    again = core.rife.RIFE(first, sc_method="props", **CLASSIFY_ONLY)
+    found = actions(again, range(1, 2 * (first.num_frames - 1), 2))
+    assert {n // 2 for n, a in found.items() if a == "cut"} == {last_of_pair}

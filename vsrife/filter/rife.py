@@ -265,19 +265,19 @@ class _Renderer:
         left, right = f[0], f[1]
         i, t = self.timing.source(n)
         if t == 0 or i + 1 >= self.timing.src_frames:
-            return self._stamp(left.copy(), left, i, t, "source")
+            return self._stamp(left.copy(), left, n, "source")
         with self.lock:
             self._threads()
             action = self._classify(i, left, right)
             if action == "static" or (action == "cut" and self.opts.on_cut == "repeat"):
-                return self._stamp(left.copy(), left, i, t, action)
+                return self._stamp(left.copy(), left, n, action)
             field_based = left.props.get("_FieldBased", 0)
             if field_based in (1, 2):  # a motion estimate between combed frames only makes more combing
                 raise ValueError(
                     f"the clip is interlaced (_FieldBased={field_based}); deinterlace it first (e.g. bwdif, QTGMC) "
                     "or, if it is progressive, mark it so with core.std.SetFieldBased(clip, 0)"
                 )
-            out = self._stamp(self._new_frame(left), left, i, t, action)
+            out = self._stamp(self._new_frame(left), left, n, action)
             if action == "cut":
                 self._blend(out, left, right, float(t))
                 return out
@@ -323,14 +323,33 @@ class _Renderer:
             if queued >= _AHEAD // 2:
                 break
 
-    def _stamp(self, out: vs.VideoFrame, left: vs.VideoFrame, i: int, t: Fraction, action: str) -> vs.VideoFrame:
+    def _stamp(self, out: vs.VideoFrame, left: vs.VideoFrame, n: int, action: str) -> vs.VideoFrame:
+        i, t = self.timing.source(n)
         self._set_duration(out, left)
+        self._set_scene_change(out, n, i, t, action)
         if t and "_AbsoluteTime" in left.props:
             self._set_time(out, left, t)
         out.props["VsrifeSource"] = i
         out.props["VsrifeT"] = float(t)
         out.props["VsrifeAction"] = action
         return out
+
+    def _set_scene_change(self, out: vs.VideoFrame, n: int, i: int, t: Fraction, action: str) -> None:
+        """``_SceneChangeNext``/``_SceneChangePrev`` of output frame ``n`` (at ``i + t``), not of its left frame.
+
+        A cut between source frames i and i + 1 lies between the last output frame of pair i and the first
+        one after it: output frames inside pair i neighbour frames of the same shot (a repeated frame on
+        cuts), so there the props are 0; a cut found here is marked with ``_SceneChangeNext`` = 1. Where the
+        neighbour lies in another pair the source frame's props (another filter's detection) stay.
+        """
+        props = out.props
+        if n + 1 < self.timing.out_frames and self.timing.source(n + 1)[0] == i:  # next output frame: same pair
+            if "_SceneChangeNext" in props:
+                props["_SceneChangeNext"] = 0
+        elif t and action == "cut":
+            props["_SceneChangeNext"] = 1
+        if t and n > 0 and self.timing.source(n - 1)[0] == i and "_SceneChangePrev" in props:
+            props["_SceneChangePrev"] = 0
 
     @staticmethod
     def _new_frame(left: vs.VideoFrame) -> vs.VideoFrame:
