@@ -111,15 +111,21 @@ def test_variable_rate_clip_durations_follow_the_source(num: int, den: int) -> N
     out = core.rife.RIFE(clip, factor_num=num, factor_den=den, **CLASSIFY_ONLY)
     assert out.fps == 0
     assert out.num_frames == math.ceil(len(SOURCE_DURATIONS) * num / den)
+
+    def time(n: int) -> Fraction:  # output frame n's time: t of the way through its left source frame
+        i, t = n * den // num, Fraction(n * den % num, num)
+        return sum(SOURCE_DURATIONS[:i], Fraction(0)) + t * SOURCE_DURATIONS[i]
+
     durations = []
     for n in range(out.num_frames):
         f = out.get_frame(n)
-        src = n * den // num
-        assert f.props["VsrifeSource"] == src
-        assert duration(f) == SOURCE_DURATIONS[src] * Fraction(den, num), n
+        assert f.props["VsrifeSource"] == n * den // num
+        end = time(n + 1) if n + 1 < out.num_frames else sum(SOURCE_DURATIONS, Fraction(0))
+        assert duration(f) == end - time(n), n  # lasts until the next frame: durations match the timeline
         durations.append(duration(f))
-    if den == 1:  # each source frame becomes exactly `num` output frames: the total is kept exactly
-        assert sum(durations) == sum(SOURCE_DURATIONS)
+    assert sum(durations) == sum(SOURCE_DURATIONS)  # for any factor (5/2 made 1.2 and 0.8 source frames)
+    if den == 1:  # integer factors: each source frame's duration split evenly
+        assert durations == [SOURCE_DURATIONS[n // num] / num for n in range(out.num_frames)]
 
 
 def test_variable_rate_clip_without_durations_gets_none() -> None:

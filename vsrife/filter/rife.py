@@ -265,19 +265,20 @@ class _Renderer:
         left, right = f[0], f[1]
         i, t = self.timing.source(n)
         if t == 0 or i + 1 >= self.timing.src_frames:
-            return self._stamp(left.copy(), left, n, "source")
+            # t = 0 frames were given their left frame as "right" (they must not request frame i + 1)
+            return self._stamp(left.copy(), left, right if t and i + 1 < self.timing.src_frames else None, n, "source")
         with self.lock:
             self._threads()
             action = self._classify(i, left, right)
             if action == "static" or (action == "cut" and self.opts.on_cut == "repeat"):
-                return self._stamp(left.copy(), left, n, action)
+                return self._stamp(left.copy(), left, right, n, action)
             field_based = left.props.get("_FieldBased", 0)
             if field_based in (1, 2):  # a motion estimate between combed frames only makes more combing
                 raise ValueError(
                     f"the clip is interlaced (_FieldBased={field_based}); deinterlace it first (e.g. bwdif, QTGMC) "
                     "or, if it is progressive, mark it so with core.std.SetFieldBased(clip, 0)"
                 )
-            out = self._stamp(self._new_frame(left), left, n, action)
+            out = self._stamp(self._new_frame(left), left, right, n, action)
             if action == "cut":
                 self._blend(out, left, right, float(t))
                 return out
@@ -323,9 +324,11 @@ class _Renderer:
             if queued >= _AHEAD // 2:
                 break
 
-    def _stamp(self, out: vs.VideoFrame, left: vs.VideoFrame, n: int, action: str) -> vs.VideoFrame:
+    def _stamp(
+        self, out: vs.VideoFrame, left: vs.VideoFrame, right: vs.VideoFrame | None, n: int, action: str
+    ) -> vs.VideoFrame:
         i, t = self.timing.source(n)
-        self._set_duration(out, left)
+        self._set_duration(out, n, left, right)
         self._set_scene_change(out, n, i, t, action)
         if t and "_AbsoluteTime" in left.props:
             self._set_time(out, left, t)
@@ -446,15 +449,26 @@ class _Renderer:
         for p, plane in enumerate(result.planes):
             copy_to_frame(np.asarray(out[p]), plane)
 
-    def _set_duration(self, out: vs.VideoFrame, left: vs.VideoFrame) -> None:
-        """1/fps for constant-rate clips; the source frame's duration · den/num for fps-0 clips."""
+    def _set_duration(self, out: vs.VideoFrame, n: int, left: vs.VideoFrame, right: vs.VideoFrame | None) -> None:
+        """1/fps for constant-rate clips. For fps-0 clips the time to the next output frame, where output
+        frame (i, t) is at source frame i's start + t times its duration (as ``_AbsoluteTime``): the
+        durations add up to the source's for any factor. ``right`` (source frame i + 1) is needed only
+        when the next output frame lies inside pair i + 1, which happens after generated frames only."""
         if self.out_duration is not None:
             d = self.out_duration
         else:
-            num, den = left.props.get("_DurationNum"), left.props.get("_DurationDen")
-            if not num or not den:
+            d_left = _duration(left)
+            if d_left is None:
                 return
-            d = self.timing.duration(Fraction(int(num), int(den)))
+            i, t = self.timing.source(n)
+            j, u = self.timing.source(n + 1) if n + 1 < self.timing.out_frames else (i + 1, Fraction(0))
+            if j == i:
+                d = (u - t) * d_left
+            else:  # j == i + 1: the factor is above 1
+                d_right = _duration(right) if u and right is not None else None
+                d = (1 - t) * d_left + u * (d_left if d_right is None else d_right)
+            if max(d.numerator, d.denominator) >= 2**63:  # int64 props; microsecond-exact is plenty
+                d = d.limit_denominator(2**40)
         out.props["_DurationNum"] = d.numerator
         out.props["_DurationDen"] = d.denominator
 
@@ -463,8 +477,7 @@ class _Renderer:
         if self.out_duration is not None:
             src_duration: Fraction | None = self.out_duration * Fraction(self.timing.num, self.timing.den)
         else:
-            num, den = left.props.get("_DurationNum"), left.props.get("_DurationDen")
-            src_duration = Fraction(int(num), int(den)) if num and den else None
+            src_duration = _duration(left)
         if src_duration is None:
             del out.props["_AbsoluteTime"]  # a copy of the left frame's time would be wrong
         else:
@@ -486,6 +499,12 @@ class _Result:
 
     planes: list[torch.Tensor]
     done: torch.cuda.Event | None
+
+
+def _duration(frame: vs.VideoFrame) -> Fraction | None:
+    """The frame's ``_DurationNum``/``_DurationDen`` (None when absent or zero)."""
+    num, den = frame.props.get("_DurationNum"), frame.props.get("_DurationDen")
+    return Fraction(int(num), int(den)) if num and den else None
 
 
 def _planes(frame: vs.VideoFrame) -> list[np.ndarray]:
