@@ -100,7 +100,3 @@ class Timing:
     def out_fps(self, src_fps: Fraction) -> Fraction:
         """Output frame rate (0 stays 0: variable-rate clips get per-frame durations)."""
         return src_fps * Fraction(self.num, self.den)
-
-    def duration(self, src_duration: Fraction) -> Fraction:
-        """Duration of an output frame made from a source frame lasting ``src_duration``."""
-        return src_duration * Fraction(self.den, self.num)
