@@ -268,6 +268,8 @@ class EccvModules:
     hd: types.ModuleType  # model.oldmodel.RIFE_HD (ContextNet, FusionNet, Model; IFNet from IFNet_HD)
     hdv2: types.ModuleType  # model.oldmodel.RIFE_HDv2
     v3: types.ModuleType  # train_log.RIFE_HDv3 (IFNet from train_log.IFNet_HDv3)
+    laplacian: types.ModuleType  # model.laplacian (LapLoss, the training reconstruction loss)
+    msssim: types.ModuleType  # model.pytorch_msssim (ssim_matlab, the benchmarks' SSIM)
 
 
 _eccv: EccvModules | None = None
@@ -330,6 +332,8 @@ def eccv_modules() -> EccvModules:
                 hd=importlib.import_module("model.oldmodel.RIFE_HD"),
                 hdv2=importlib.import_module("model.oldmodel.RIFE_HDv2"),
                 v3=importlib.import_module("train_log.RIFE_HDv3"),
+                laplacian=importlib.import_module("model.laplacian"),
+                msssim=importlib.import_module("model.pytorch_msssim"),
             )
         return _eccv
 

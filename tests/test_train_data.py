@@ -88,6 +88,18 @@ def test_frame_folder_skips_duplicates_and_cuts(tmp_path: Path, carphone: np.nda
     assert len(train_all) == len(frames) - 2
 
 
+def test_synthetic_pans_keep_every_window() -> None:
+    """Synthetic sequences are one shot by construction: fast pans, whose neighbours fall under the 16 dB
+    "cut" bound, are kept (they were dropped, leaving only the slow ones)."""
+    seqs = load_source("synthetic:4")
+    lowest = min(pair_psnr(s.frame(0), s.frame(1)) for s in seqs)
+    assert lowest < 16  # at least one fast pan among these seeds
+    train, val, stats = make_windows(seqs, [3], val_fraction=0.2, segment=24)
+    assert stats["duplicate_or_cut"] == 0
+    assert {w.seq for w in train + val} == set(range(len(seqs)))
+    assert val and all(w.seq in {v.seq for v in train} for w in val)  # held out by segment, not whole sequences
+
+
 def test_frame_folder_of_mixed_sizes_or_unreadable_images(
     tmp_path: Path, carphone: np.ndarray, bikes_small: np.ndarray
 ) -> None:

@@ -88,6 +88,38 @@ def test_resume_refuses_another_run_or_config(tmp_path: Path) -> None:
             Trainer(TrainConfig(**{**cfg, "steps": 3}, resume=True))
 
 
+def test_resume_with_more_steps_follows_the_longer_schedule(tmp_path: Path) -> None:
+    """A run resumed with a larger ``steps`` uses the longer run's learning rate from the first resumed step
+    (the optimizer's saved lr belonged to the shorter schedule)."""
+    cfg = {**TINY, "lr": 1e-3, "min_lr": 1e-5, "ckpt_every": 4, "export_final": False}
+    longer = Trainer(TrainConfig(out_dir=str(tmp_path / "long"), steps=10, **cfg))
+    longer.fit(stop_at=7)
+    short = Trainer(TrainConfig(out_dir=str(tmp_path / "short"), steps=6, **cfg))
+    short.fit(stop_at=5)  # last checkpoint: step 4
+    resumed = Trainer(TrainConfig(out_dir=str(tmp_path / "short"), steps=10, resume=True, **cfg))
+    assert resumed.step == 4
+    resumed.fit(stop_at=7)
+
+    def lrs(path: Path) -> dict[str, str]:
+        return {r["step"]: r["lr"] for r in _rows(path / "train.csv")}
+
+    want, got = lrs(tmp_path / "long"), lrs(tmp_path / "short")
+    assert [got[s] for s in ("5", "6", "7")] == [want[s] for s in ("5", "6", "7")]
+
+
+def test_resume_switching_to_fp16_keeps_a_fresh_grad_scaler(tmp_path: Path) -> None:
+    """A checkpoint of a run without fp16 holds an empty GradScaler state; an fp16 resume starts its scaler
+    afresh instead of failing to load it (fp16 needs CUDA: the enabled scaler is put in by hand)."""
+    cfg = {**TINY, "steps": 2, "ckpt_every": 2, "export_final": False, "out_dir": str(tmp_path / "run")}
+    Trainer(TrainConfig(**cfg)).fit()
+    state = load_checkpoint(tmp_path / "run" / "checkpoints" / "step_00000002.pt")
+    assert state["scaler"] == {}
+    trainer = Trainer(TrainConfig(**{**cfg, "steps": 3, "out_dir": str(tmp_path / "other")}))
+    trainer.scaler = torch.amp.GradScaler("cpu", enabled=True)
+    trainer._load(state)
+    assert trainer.step == 2 and trainer.scaler.is_enabled()
+
+
 def test_ctrl_c_stops_after_the_step_with_a_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The first SIGINT finishes the current step, saves it and returns; resuming continues from there."""
 

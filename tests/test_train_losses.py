@@ -17,6 +17,11 @@ from vsrife.train.losses import LaplacianLoss, better_mask, distillation_loss, l
 from vsrife.train.model import Objective, TrainModule
 from vsrife.train.teachers import DISTeacher, RAFTTeacher
 
+try:
+    from tests import reference as ref
+except ImportError:  # run from inside tests/
+    import reference as ref  # type: ignore[no-redef]
+
 SMALL_V4 = ArchSpec(family="v4", widths=(16, 16, 16), scales=(4, 2, 1))
 SMALL_V3 = ArchSpec(family="v3", widths=(16, 16, 16), scales=(4, 2, 1), act="prelu", body="v3", head="v3",
                     ensemble="flip")  # fmt: skip
@@ -32,12 +37,13 @@ def triplet() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 def test_laplacian_loss_values() -> None:
     torch.manual_seed(0)
     x = torch.rand(2, 3, 64, 64)
-    lap = LaplacianLoss(5)
+    lap = LaplacianLoss(5, lowpass=True)
     assert float(lap(x, x)) == 0.0
     small = float(lap(x + 0.01 * torch.randn_like(x), x))
     large = float(lap(x + 0.1 * torch.randn_like(x), x))
     assert 0 < small < large
     assert float(lap(x, x + 0.1)) == pytest.approx(0.1, rel=1e-4)  # an offset only lives in the low-pass level
+    assert float(LaplacianLoss(5)(x, x + 0.1)) == pytest.approx(0.0, abs=1e-6)  # the official loss ignores it
     assert float(lap(x, 1 - x)) == pytest.approx(float(lap(1 - x, x)))
     # the pyramid is a lossless decomposition: collapsing it gives the image back
     bands = laplacian_pyramid(x, 3)
@@ -45,19 +51,50 @@ def test_laplacian_loss_values() -> None:
     y = x.detach().requires_grad_(True)
     lap(y, x.flip(3)).backward()
     assert torch.isfinite(y.grad).all() and y.grad.abs().sum() > 0
-    assert float(LaplacianLoss(5)(x[:, :, :20, :20], x[:, :, :20, :20] + 0.05)) > 0  # levels capped on tiny crops
+    tiny = x[:, :, :20, :20]
+    assert float(LaplacianLoss(5, lowpass=True)(tiny, tiny + 0.05)) > 0  # levels capped on tiny crops
+    assert float(LaplacianLoss(5)(tiny, tiny.flip(3))) > 0
+    assert float(LaplacianLoss(5)(x[:, :, :6, :6], x[:, :, :6, :6] + 0.05)) > 0  # no band left: the residual
+
+
+def test_laplacian_loss_is_the_official_laploss() -> None:
+    """Default LaplacianLoss = ECCV2022-RIFE's LapLoss (5 band-pass levels, no residual), on the same images."""
+    official = ref.eccv_modules().laplacian.LapLoss(max_levels=5, channels=3)
+    torch.manual_seed(1)
+    pred, target = torch.rand(2, 3, 96, 128), torch.rand(2, 3, 96, 128)
+    for a, b in ((pred, target), (pred, (pred + 0.02 * torch.randn_like(pred)).clamp(0, 1))):
+        assert float(LaplacianLoss(5)(a, b)) == pytest.approx(float(official(a, b)), rel=1e-5)
 
 
 def test_distillation_loss_values() -> None:
     teacher = torch.randn(2, 4, 16, 16)
     flows = [teacher + 1.0, teacher.clone(), teacher - 0.5]
-    # L1: |dx| + |dy| per direction, mean over (N, 2, H, W), summed over blocks
-    assert float(distillation_loss(flows, teacher)) == pytest.approx(2.0 + 0.0 + 1.0)
+    # per pixel over the 4 channels: rms (default) and l1 give the offset; summed over blocks
+    assert float(distillation_loss(flows, teacher)) == pytest.approx(1.0 + 0.0 + 0.5)
+    assert float(distillation_loss(flows, teacher, norm="l1")) == pytest.approx(1.0 + 0.0 + 0.5)
     epe = float(distillation_loss(flows, teacher, norm="epe"))
     assert epe == pytest.approx(2**0.5 + 0.0 + 0.5 * 2**0.5, rel=1e-3)
     mask = torch.zeros(2, 2, 16, 16)
-    mask[:, 0] = 1  # distil F_t->0 only
-    assert float(distillation_loss(flows, teacher, [mask] * 3)) == pytest.approx((2.0 + 1.0) / 2)
+    mask[:, 0] = 1  # distil F_t->0 only: half of the four channels
+    assert float(distillation_loss(flows, teacher, [mask] * 3, norm="l1")) == pytest.approx((1.0 + 0.5) / 2)
+    assert float(distillation_loss(flows, teacher, [mask] * 3)) == pytest.approx((1.0 + 0.5) / 2**0.5)
+    assert float(distillation_loss(flows, teacher, [mask] * 3, norm="epe")) == pytest.approx(
+        (2**0.5 + 0.5 * 2**0.5) / 2, rel=1e-3
+    )
+
+
+def test_distillation_loss_is_the_official_formula() -> None:
+    """ECCV2022-RIFE model/IFNet.py: sum over blocks of mean(sqrt(mean_c (F_tea - F_i)^2) * mask), mask (N,1,H,W)."""
+    torch.manual_seed(2)
+    teacher = torch.randn(2, 4, 24, 32)
+    flows = [teacher + torch.randn_like(teacher) * s for s in (2.0, 1.0, 0.3)]
+    masks = [(torch.rand(2, 1, 24, 32) > 0.5).float() for _ in flows]
+    pairs = zip(flows, masks, strict=True)
+    official = sum(float((((teacher - f) ** 2).mean(1, True) ** 0.5 * m).mean()) for f, m in pairs)
+    assert float(distillation_loss(flows, teacher, masks)) == pytest.approx(official, rel=1e-5)
+    flows[0].requires_grad_(True)
+    distillation_loss(flows, teacher, masks).backward()
+    assert flows[0].grad is not None and torch.isfinite(flows[0].grad).all()
     student = torch.tensor([[[[0.2]], [[0.05]]]])
     assert better_mask(student, torch.full_like(student, 0.1)).flatten().tolist() == [1.0, 0.0]
 

@@ -16,7 +16,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["CUT_DB", "DUPLICATE_DB", "SSIM_WINDOW", "Triplet", "psnr", "ssim", "to_tensor", "triplet_kind"]
+__all__ = [
+    "CUT_DB",
+    "DUPLICATE_DB",
+    "SSIM_WINDOW",
+    "Triplet",
+    "psnr",
+    "rife_ssim",
+    "ssim",
+    "to_tensor",
+    "triplet_kind",
+]
 
 DUPLICATE_DB = 48.0
 CUT_DB = 16.0
@@ -53,6 +63,33 @@ def ssim(a: Tensor, b: Tensor) -> float:
 
     def blur(x: Tensor) -> Tensor:
         return F.conv2d(x, win, groups=c)
+
+    mu_a, mu_b = blur(a), blur(b)
+    saa = blur(a * a) - mu_a**2
+    sbb = blur(b * b) - mu_b**2
+    sab = blur(a * b) - mu_a * mu_b
+    c1, c2 = 0.01**2, 0.03**2
+    m = ((2 * mu_a * mu_b + c1) * (2 * sab + c2)) / ((mu_a**2 + mu_b**2 + c1) * (saa + sbb + c2))
+    return float(m.mean())
+
+
+def rife_ssim(a: Tensor, b: Tensor) -> float:
+    """Mean SSIM as the RIFE papers' benchmark scripts compute it (``ssim_matlab`` of ECCV2022-RIFE).
+
+    Colour is a third dimension there: one 11x11x11 Gaussian window (sigma 1.5) runs over (C, H, W) of
+    (N, C, H, W) images in [0, 1], with the borders (channels included) padded by replication, so the
+    score is not :func:`ssim`'s (per channel, valid borders). Use it to compare with published tables.
+    """
+    a, b = a.float().unsqueeze(1), b.float().unsqueeze(1)  # (N, 1, C, H, W): a volume
+    g = _gauss().to(a.device)
+    half = SSIM_WINDOW // 2
+    kernels = (g.view(1, 1, -1, 1, 1), g.view(1, 1, 1, -1, 1), g.view(1, 1, 1, 1, -1))
+
+    def blur(x: Tensor) -> Tensor:  # the separable form of the 11x11x11 window
+        x = F.pad(x, (half,) * 6, mode="replicate")
+        for k in kernels:
+            x = F.conv3d(x, k)
+        return x
 
     mu_a, mu_b = blur(a), blur(b)
     saa = blur(a * a) - mu_a**2

@@ -61,10 +61,11 @@ HELP = {
     "amp": "autocast: none, bf16 or fp16 (fp16 with a grad scaler, CUDA only)",
     "teacher": "distillation teacher: none, dis (OpenCV), raft (torchvision), privileged (trained jointly)",
     "distill_weight": "weight of the distillation loss",
-    "distill_norm": "flow distance: l1 (paper) or epe",
+    "distill_norm": "flow distance per pixel: rms (official code), l1 or epe",
     "distill_mask": "better: only where the teacher's warp beats the student's by 0.01; all: everywhere",
     "teacher_weight": "weight of the privileged teacher's reconstruction loss",
     "lap_levels": "Laplacian pyramid levels of the reconstruction loss",
+    "lap_lowpass": "also compare the pyramid's low-pass residual (not in the official LapLoss)",
     "dis_preset": "DIS preset: ultrafast, fast or medium",
     "raft_weights": "torchvision RAFT state-dict file (teacher raft)",
     "raft_small": "the weights are raft_small (else raft_large)",
@@ -133,10 +134,11 @@ class TrainConfig:
     # --- losses
     teacher: str = "none"
     distill_weight: float = 0.01
-    distill_norm: str = "l1"
+    distill_norm: str = "rms"
     distill_mask: str = "better"
     teacher_weight: float = 1.0
     lap_levels: int = 5
+    lap_lowpass: bool = False
     dis_preset: str = "medium"
     raft_weights: str | None = None
     raft_small: bool = False
@@ -206,7 +208,7 @@ class TrainConfig:
             raise ConfigError(f"video_scale: must be in (0, 1], got {self.video_scale}")
         _choice(self, "amp", AMP_MODES)
         _choice(self, "teacher", TEACHERS)
-        _choice(self, "distill_norm", ("l1", "epe"))
+        _choice(self, "distill_norm", ("rms", "l1", "epe"))
         _choice(self, "distill_mask", ("better", "all"))
         _choice(self, "dis_preset", DIS_PRESETS)
         _size(self.crop, "crop", 16)

@@ -68,10 +68,15 @@ def read_image(path: str | Path) -> np.ndarray:
 
 
 class FrameSequence(Protocol):
-    """Consecutive frames of one shot or clip."""
+    """Consecutive frames of one shot or clip.
+
+    ``curated``: a benchmark's own list (no cut checks, split whole by name); ``cut_free``: no duplicates
+    or cuts by construction (no cut checks, split by segments like footage).
+    """
 
     name: str
     curated: bool
+    cut_free: bool
 
     def __len__(self) -> int: ...
 
@@ -84,10 +89,10 @@ class FrameSequence(Protocol):
 class ArraySequence:
     """Frames held in memory (a decoded video)."""
 
-    def __init__(self, name: str, frames: np.ndarray, curated: bool = False) -> None:
+    def __init__(self, name: str, frames: np.ndarray, curated: bool = False, cut_free: bool = False) -> None:
         if frames.ndim != 4 or frames.shape[3] != 3 or frames.dtype != np.uint8:
             raise ValueError(f"{name}: expected uint8 frames (N, H, W, 3), got {frames.dtype} {frames.shape}")
-        self.name, self.frames, self.curated = name, frames, curated
+        self.name, self.frames, self.curated, self.cut_free = name, frames, curated, cut_free or curated
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -104,7 +109,7 @@ class FileSequence:
     """Frames read from image files on demand."""
 
     def __init__(self, name: str, paths: Sequence[Path], curated: bool = False, size: tuple[int, int] | None = None):
-        self.name, self.paths, self.curated = name, list(paths), curated
+        self.name, self.paths, self.curated, self.cut_free = name, list(paths), curated, curated
         self._size = size
 
     def __len__(self) -> int:
@@ -248,7 +253,8 @@ def synthetic_sequence(seed: int, frames: int = 48, size: tuple[int, int] = (288
     for i in range(frames):
         m = np.array([[1, 0, -(pad + vx * i)], [0, 1, -(pad + vy * i)]], np.float32)
         out[i] = np.clip(cv2.warpAffine(big, m, (w, h), flags=cv2.INTER_LINEAR) * 255, 0, 255).astype(np.uint8)
-    return ArraySequence(f"synthetic/{seed}", out)
+    # fast pans fall under the 16 dB "cut" bound between neighbours; they are one shot by construction
+    return ArraySequence(f"synthetic/{seed}", out, cut_free=True)
 
 
 # ---------------------------------------------------------------------------- windows
@@ -273,10 +279,10 @@ def pair_psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _bad_pairs(seq: FrameSequence) -> np.ndarray:
-    """bad[i]: frames i and i+1 are a duplicate or a cut (never for curated sequences)."""
+    """bad[i]: frames i and i+1 are a duplicate or a cut (never for curated or cut-free sequences)."""
     n = len(seq)
     bad = np.zeros(max(n - 1, 0), dtype=bool)
-    if seq.curated:
+    if seq.cut_free:
         return bad
     prev = seq.frame(0)
     for i in range(n - 1):

@@ -11,12 +11,15 @@ Layouts (as the official ECCV2022-RIFE ``benchmark/`` scripts read them):
 * Footage: predict k+1 from k and k+2 (t = 1/2), or k+1 and k+2 from k and k+3 (t = 1/3, 2/3);
   windows with a duplicate or a cut between neighbouring frames are skipped.
 
-Predictions are rounded to 8 bits before scoring, as the official scripts do. Every result also
+Predictions are rounded to 8 bits before scoring, as the official scripts do, and SSIM is theirs
+(:func:`vsrife.quality.rife_ssim`: colour as a third window dimension), so the numbers compare with the
+papers' tables; ``vsrife eval`` reports the usual per-channel SSIM instead. Every result also
 carries the baselines ``average`` ((I0 + I1) / 2), ``blend`` ((1 - t) I0 + t I1) and ``repeat`` (I0).
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -30,7 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from vsrife.arch import RIFENet
-from vsrife.quality import psnr, ssim
+from vsrife.quality import psnr, rife_ssim
 from vsrife.train.data import ArraySequence, FrameSequence, Window, WindowDataset, make_windows, read_image
 
 __all__ = [
@@ -99,7 +102,7 @@ class _Scores:
 
     def add(self, name: str, img0: Tensor, img1: Tensor, gt: Tensor, pred: Tensor, t: float) -> None:
         pred = pred.clamp(0, 1).mul(255).round().div(255)
-        item: dict[str, Any] = {"name": name, "t": round(t, 4), "psnr": psnr(pred, gt), "ssim": ssim(pred, gt),
+        item: dict[str, Any] = {"name": name, "t": round(t, 4), "psnr": psnr(pred, gt), "ssim": rife_ssim(pred, gt),
                                 "psnr_average": psnr((img0 + img1) / 2, gt),
                                 "psnr_blend": psnr((1 - t) * img0 + t * img1, gt),
                                 "psnr_repeat": psnr(img0, gt)}  # fmt: skip
@@ -184,25 +187,30 @@ def evaluate_footage(frames: np.ndarray | FrameSequence, interp: Interpolate, th
     """Real-footage protocol on consecutive frames (uint8 (N, H, W, 3) or a sequence).
 
     ``thirds=False``: predict k+1 from (k, k+2); ``True``: k+1 and k+2 from (k, k+3) at t = 1/3, 2/3.
-    Windows are stepped by their span (k, k+2, k+4 ... or k, k+3 ...) so no prediction reuses a target.
+    Windows are stepped by their span (k, k+2, k+4 ... or k, k+3 ...) so no prediction reuses a target; a
+    window holding a cut or a duplicate is skipped (counted once) and the walk goes on at the next good one.
     """
     seq = frames if not isinstance(frames, np.ndarray) else ArraySequence(name, frames)
     length = 4 if thirds else 3
-    windows, _, stats = make_windows([seq], [length], val_fraction=0.0, segment=max(len(seq), 1))
+    windows, _, _ = make_windows([seq], [length], val_fraction=0.0, segment=max(len(seq), 1))
+    good = sorted({w.start for w in windows})
+    good_set = set(good)
     scores = _Scores(f"{name}-{'thirds' if thirds else 'half'}")
-    scores.skipped = stats["duplicate_or_cut"]
-    last = -1
-    used = 0
-    for win in windows:
-        if win.start < last:
+    start, used = 0, 0
+    while start + length <= len(seq) and (limit is None or used < limit):
+        if start not in good_set:
+            scores.skipped += 1
+            after = bisect.bisect_right(good, start)
+            if after == len(good):
+                break
+            start = good[after]
             continue
-        if limit is not None and used >= limit:
-            break
-        last, used = win.start + length - 1, used + 1
-        img0, img1 = _tensor(seq.frame(win.start)), _tensor(seq.frame(win.start + length - 1))
+        used += 1
+        img0, img1 = _tensor(seq.frame(start)), _tensor(seq.frame(start + length - 1))
         for j in range(1, length - 1):
             t = j / (length - 1)
-            scores.add(f"{win.start}+{j}", img0, img1, _tensor(seq.frame(win.start + j)), interp(img0, img1, t), t)
+            scores.add(f"{start}+{j}", img0, img1, _tensor(seq.frame(start + j)), interp(img0, img1, t), t)
+        start += length - 1
     return scores.result()
 
 

@@ -429,9 +429,16 @@ class Trainer:
         self.module.load_state_dict(state["module"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        self.scaler.load_state_dict(state["scaler"])
+        if state["scaler"] and self.scaler.is_enabled():  # amp may change on resume: fp16 <-> none/bf16
+            self.scaler.load_state_dict(state["scaler"])
         set_rng_state(state["rng"])
         self.step = int(state["step"])
+        # The optimizer holds the lr the checkpoint's schedule gave; steps may have changed since, so
+        # continue on this run's schedule from the next step on.
+        factor = lr_multiplier(self.cfg)(self.step)
+        for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs, strict=True):
+            group["lr"] = base * factor
+        self.scheduler._last_lr = [group["lr"] for group in self.optimizer.param_groups]
         self.history = list(state.get("history", []))
 
     def save(self) -> Path | None:

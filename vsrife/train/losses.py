@@ -1,9 +1,12 @@
 """Losses: Laplacian-pyramid L1 reconstruction and the paper's leakage distillation.
 
 Distillation (RIFE, ECCV 2022, Sec. 3.3): a teacher that sees the ground-truth frame I_t estimates
-F_t->0 and F_t->1; every IFBlock's (cumulative) flow is pulled toward it with an L1 loss. A mask
-restricts the loss to pixels where the teacher's warp explains I_t better than the student's
-(the later official rule: teacher error + 0.01 < student error), or ``all`` pixels as in the paper.
+F_t->0 and F_t->1; every IFBlock's (cumulative) flow is pulled toward it. The default distance is the
+official code's (ECCV2022-RIFE ``model/IFNet.py``): per pixel the root mean square over the four flow
+channels. A mask restricts the loss to pixels where the teacher's warp explains I_t better than the
+student's (the official rule: teacher error + 0.01 < student error), or ``all`` pixels as in the paper.
+The reconstruction loss is the official LapLoss (band-pass levels only) unless ``lowpass`` adds the
+coarsest residual, which also penalises brightness and colour offsets.
 """
 
 from __future__ import annotations
@@ -60,24 +63,26 @@ def laplacian_pyramid(img: Tensor, levels: int) -> list[Tensor]:
 
 
 class LaplacianLoss(nn.Module):
-    """Sum over pyramid levels of the mean L1 difference (the low-pass residual included).
+    """Sum over pyramid levels of the mean L1 difference: the band-pass levels, as the official LapLoss,
+    plus the low-pass residual with ``lowpass`` (an extension: it also sees uniform offsets).
 
-    The number of levels is capped so the coarsest band keeps at least 4x4 pixels.
+    The number of levels is capped so the coarsest band keeps at least 4x4 pixels; with no band-pass
+    level left (crops under 8 pixels) the residual is compared whatever ``lowpass`` says.
     """
 
-    def __init__(self, levels: int = 5) -> None:
+    def __init__(self, levels: int = 5, lowpass: bool = False) -> None:
         super().__init__()
         self.levels = levels
+        self.lowpass = lowpass
 
     def forward(self, pred: Tensor, target: Tensor) -> Tensor:
         pred, target = pred.float(), target.float()
         size = min(pred.shape[2:])
         levels = max(0, min(self.levels, size.bit_length() - 2))
-        return sum(
-            (F.l1_loss(a, b) for a, b in zip(laplacian_pyramid(pred, levels), laplacian_pyramid(target, levels),
-                                              strict=True)),
-            pred.new_zeros(()),
-        )  # fmt: skip
+        pairs = list(zip(laplacian_pyramid(pred, levels), laplacian_pyramid(target, levels), strict=True))
+        if not self.lowpass and levels > 0:
+            pairs = pairs[:-1]
+        return sum((F.l1_loss(a, b) for a, b in pairs), pred.new_zeros(()))
 
 
 def blend(img0: Tensor, img1: Tensor, flow: Tensor, mask_logit: Tensor) -> Tensor:
@@ -102,7 +107,7 @@ def distillation_loss(
     student_flows: Sequence[Tensor],
     teacher_flow: Tensor,
     masks: Sequence[Tensor | None] | None = None,
-    norm: Literal["l1", "epe"] = "l1",
+    norm: Literal["rms", "l1", "epe"] = "rms",
 ) -> Tensor:
     """Sum over IFBlocks of the mean flow distance to the (detached) teacher flow.
 
@@ -111,21 +116,29 @@ def distillation_loss(
         teacher_flow: (N, 4, H, W) in the same convention; gradients never reach it.
         masks: per block, None (all pixels) or (N, 1 or 2, H, W) weights; with 2 channels the first
             weighs F_t->0 and the second F_t->1.
-        norm: ``l1`` (paper) or ``epe`` (per-pixel end-point error of each flow).
+        norm: per pixel, ``rms`` (the official code: sqrt of the mean square over the 4 channels; a
+            2-channel mask weighs each flow's squares), ``l1`` (mean |difference| over the 4 channels) or
+            ``epe`` (the mean of the two flows' end-point errors).
     """
     target = teacher_flow.detach().float()
     total = target.new_zeros(())
     for i, flow in enumerate(student_flows):
         diff = flow.float() - target
-        if norm == "l1":
-            dist = diff.abs()
-            dist = torch.cat((dist[:, :2].sum(1, keepdim=True), dist[:, 2:].sum(1, keepdim=True)), 1)
-        else:
+        mask = None if masks is None else masks[i]
+        m = None if mask is None else mask.float()
+        if norm == "epe":
             sq = diff * diff
             dist = torch.cat((sq[:, :2].sum(1, keepdim=True), sq[:, 2:].sum(1, keepdim=True)), 1).add(1e-6).sqrt()
-        mask = None if masks is None else masks[i]
-        if mask is not None:
-            dist = dist * mask.float()
+        else:
+            per_flow = (diff * diff if norm == "rms" else diff.abs()).reshape(diff.shape[0], 2, 2, *diff.shape[2:])
+            per_flow = per_flow.sum(2)  # (N, 2, H, W): one sum per flow
+            if m is not None and m.shape[1] == 2:
+                per_flow, m = per_flow * m, None
+            dist = per_flow.sum(1, keepdim=True) / 4  # mean over the 4 channels
+            if norm == "rms":
+                dist = (dist + 1e-12).sqrt()
+        if m is not None:
+            dist = dist * m
         total = total + dist.mean()
     return total
 

@@ -156,14 +156,14 @@ class Objective:
 
     lap: LaplacianLoss
     distill_weight: float = 0.01
-    distill_norm: str = "l1"
+    distill_norm: str = "rms"
     distill_mask: str = "better"
     teacher_weight: float = 1.0
 
     @classmethod
     def from_config(cls, cfg: TrainConfig) -> Objective:
-        return cls(LaplacianLoss(cfg.lap_levels), cfg.distill_weight, cfg.distill_norm, cfg.distill_mask,
-                   cfg.teacher_weight)  # fmt: skip
+        lap = LaplacianLoss(cfg.lap_levels, cfg.lap_lowpass)
+        return cls(lap, cfg.distill_weight, cfg.distill_norm, cfg.distill_mask, cfg.teacher_weight)
 
     def __call__(
         self, out: dict[str, Any], img0: Tensor, img1: Tensor, gt: Tensor, teacher_flow: Tensor | None = None
