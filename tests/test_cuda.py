@@ -91,6 +91,29 @@ def test_cuda_graphs_new_size_recaptures(triplet: tuple[torch.Tensor, ...]) -> N
     assert eng._graphs is not None and eng._graphs.captures == 2 and eng.cuda_graphs == "on"
 
 
+def test_cuda_failed_capture_falls_back_on_the_callers_stream(triplet: tuple[torch.Tensor, ...]) -> None:
+    """A capture that fails turns graphs off and leaves the thread on its own stream, and the eager results
+    are the same as an engine that never tried graphs."""
+    a, _, b = (x.cuda() for x in triplet)
+    eng = Interpolator("3.6", device="cuda", precision="fp32")
+    assert eng._graphs is not None
+    call, calls = eng._graphs.call, {"n": 0}
+
+    def fails_under_capture(*args: object) -> torch.Tensor:
+        if torch.cuda.is_current_stream_capturing():
+            calls["n"] += 1
+            torch.cuda.synchronize()  # not permitted while capturing: invalidates the capture
+        return call(*args)  # type: ignore[arg-type]
+
+    eng._graphs.call = fails_under_capture
+    before = torch.cuda.current_stream()
+    out = eng.interpolate(a, b)
+    assert calls["n"] == 1 and eng.cuda_graphs.startswith("disabled"), eng.cuda_graphs
+    assert torch.cuda.current_stream() == before
+    eager = Interpolator("3.6", device="cuda", precision="fp32", cuda_graphs=False)
+    assert float((out - eager.interpolate(a, b)).abs().max()) < 1e-5
+
+
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two CUDA devices")
 def test_cuda_graphs_on_a_second_gpu(triplet: tuple[torch.Tensor, ...]) -> None:
     """An engine on cuda:1 used from a thread whose current device is cuda:0 captures its graphs on cuda:1,

@@ -290,3 +290,18 @@ def test_allocator_tuned_for_mid_size_clips_only(monkeypatch: pytest.MonkeyPatch
     assert calls == []
     vsrife.RIFE(_clip(width=1280, height=720), device="cpu")
     assert calls == [1]
+
+
+def test_out_of_memory_names_the_frame_and_what_to_try(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A device running out of memory inside the network (4K on a small GPU) is reported for the frame,
+    with what to change, instead of a bare torch traceback."""
+
+    def exhausted(*args: object, **kwargs: object) -> None:
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.00 GiB")
+
+    monkeypatch.setattr(filter_rife.Interpolator, "interpolate_prepared", exhausted)
+    clip = core.std.BlankClip(format=vs.RGBS, width=64, height=48, length=3)
+    out = filter_rife.RIFE(core.std.Splice([clip[0], core.std.Invert(clip[1]), clip[2]]), device="cpu", sc=False)
+    out.get_frame(0)  # source frames need no network
+    with pytest.raises(vs.Error, match=r"RIFE: frame 1: out of CPU memory at 64x48 \(CUDA out of memory.*scale=0\.5"):
+        out.get_frame(1)

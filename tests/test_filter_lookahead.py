@@ -76,3 +76,22 @@ def test_lookahead_changes_nothing(num: int, den: int, monkeypatch: pytest.Monke
         for n, planes in results["off"][1].items():
             for a, b in zip(planes, results[variant][1][n], strict=True):
                 assert np.array_equal(a, b), (variant, n)
+
+
+@pytest.mark.parametrize("pipeline", [False, True])
+def test_a_failing_look_ahead_frame_fails_only_its_own_frames(pipeline: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Frame i + 2 prepared ahead with props the conversion cannot honour: the output frames of pair (i, i + 1)
+    still render; the error comes with the frames that really need frame i + 2, naming them."""
+    monkeypatch.setattr(rife_module, "_LOOKAHEAD", True)
+    monkeypatch.setattr(rife_module, "_PIPELINE", pipeline)
+    frames = [
+        vs.core.std.BlankClip(format=vs.YUV420P8, width=64, height=48, length=1, color=[100 + 3 * k, 128, 128])
+        for k in range(6)
+    ]
+    frames[2] = vs.core.std.SetFrameProps(frames[2], _Matrix=3)  # "reserved": no conversion exists
+    out = RIFE(vs.core.std.Splice(frames), device="cpu", sc=False)
+    for n in (0, 1, 2):  # 2 is source frame 1: needs no conversion of frame 2
+        out.get_frame(n)
+    assert str(out.get_frame(1).props["VsrifeAction"]) == "interpolate"
+    with pytest.raises(vs.Error, match=r"RIFE: frame 3: .*_Matrix"):  # pair (1, 2) needs frame 2
+        out.get_frame(3)

@@ -28,10 +28,11 @@ _grid_lock = threading.Lock()
 def base_grid(height: int, width: int, device: torch.device) -> Tensor:
     """Identity sampling grid of shape (1, 2, H, W) in float32, cached (LRU) per size and device.
 
-    Not cached while ``torch.compile`` / ``torch.export`` trace: there the grid is a traced (fake)
-    tensor, part of the graph, that eager calls must never find in the cache.
+    Not cached while ``torch.compile`` / ``torch.export`` trace, nor while a CUDA graph captures: there
+    the grid is a traced tensor, or one whose values are only written when the graph replays, that eager
+    calls must never find in the cache.
     """
-    if torch.compiler.is_compiling():
+    if torch.compiler.is_compiling() or (device.type == "cuda" and torch.cuda.is_current_stream_capturing()):
         return _identity_grid(height, width, device)
     key = (height, width, device)
     with _grid_lock:

@@ -10,7 +10,9 @@ with the reason in :attr:`CudaGraphs.disabled` and the engine runs eagerly, with
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +25,9 @@ from vsrife.arch import warp
 __all__ = ["CudaGraphs", "NetworkCall"]
 
 _log = logging.getLogger("vsrife")
+# One capture at a time in the process: engines (RIFE(RIFE(clip)), two filters) capture on their own
+# streams, but a second capture starting meanwhile could not tell its kernels from the first's.
+_CAPTURE_LOCK = threading.Lock()
 
 NetworkCall = Callable[[Tensor, Tensor, Tensor, Tensor | None, Tensor | None], Tensor]
 """(img0, img1, t (1,) tensor, feat0, feat1) -> image, run under the engine's precision context."""
@@ -64,9 +69,16 @@ class CudaGraphs:
         key = _key(inputs)
         entry = self._graphs.get(key)
         if entry is None:
+            previous = torch.cuda.current_stream(self.device)
             try:
-                entry = self._capture(inputs)
+                with _CAPTURE_LOCK:
+                    entry = self._capture(inputs)
             except Exception as exc:
+                # a failed capture can leave this thread on the capture stream (torch restores it after
+                # capture_end, which is what failed): back to the stream the engine's other work uses
+                torch.cuda.set_stream(previous)
+                with contextlib.suppress(RuntimeError):  # a sticky error surfaces again in the eager call
+                    torch.cuda.synchronize(self.device)
                 self.disabled = f"{type(exc).__name__}: {exc}"
                 self._graphs.clear()
                 _log.warning("vsrife: CUDA graphs disabled, running eagerly (%s)", self.disabled)
@@ -97,9 +109,10 @@ class CudaGraphs:
         torch.cuda.current_stream(self.device).wait_stream(side)
         torch.cuda.synchronize(self.device)
         graph = torch.cuda.CUDAGraph()
-        # torch.cuda.graph captures on a stream of the *current* device: make that ours (cuda:1 from a
-        # thread whose current device is cuda:0 would otherwise fail and turn graphs off)
-        with torch.cuda.device(self.device), torch.cuda.graph(graph):
+        # On this engine's own stream of its own device (torch's default capture stream is one per process,
+        # made on whichever device was current first: cuda:1's kernels would run outside the capture).
+        # "thread_local": other threads' CUDA calls (other filters, pinned-memory frees) may go on meanwhile.
+        with torch.cuda.device(self.device), torch.cuda.graph(graph, stream=side, capture_error_mode="thread_local"):
             output = self.call(img0, img1, t, feat0, feat1)
         self.captures += 1
         # The warp grids are cached module-wide and may be evicted later: the graph keeps reading

@@ -14,6 +14,7 @@ copied out (the run-ahead).
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -35,6 +36,8 @@ from vsrife.models.registry import DEFAULT_MODEL
 from vsrife.models.store import FetchError
 
 __all__ = ["RIFE"]
+
+_log = logging.getLogger(__name__)
 
 core = vs.core
 
@@ -260,6 +263,13 @@ class _Renderer:
             return self._render(n, f)
         except ValueError as exc:  # frame props the conversion cannot honour (e.g. _Matrix=3)
             raise vs.Error(f"RIFE: frame {n}: {exc}") from None
+        except torch.OutOfMemoryError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else "out of memory"
+            raise vs.Error(
+                f"RIFE: frame {n}: out of {self.engine.device.type.upper()} memory at {self.converter.width}x"
+                f"{self.converter.height} ({first}); try scale=0.5 (flow at half resolution), a smaller clip, "
+                "or fewer frames in flight (core.num_threads, the other filters' caches)"
+            ) from None
 
     def _render(self, n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
         left, right = f[0], f[1]
@@ -286,16 +296,24 @@ class _Renderer:
             if result is None:
                 result = self._submit(i, t, left, right)
             if len(f) > 2 and i + 2 < self.timing.src_frames:
-                # Stage and upload the next source frame on the CPU while the GPU still interpolates.
-                self._prepared(i + 2, f[2])
-                if self.pipeline:
-                    self._run_ahead(n, {i: left, i + 1: right, i + 2: f[2]})
+                self._look_ahead(n, i, left, right, f[2])
             self._write(out, result)
             if self.pipeline:  # what the run-ahead must not redo
                 self.emitted[(i, t)] = None
                 while len(self.emitted) > 64:
                     self.emitted.popitem(last=False)
         return out
+
+    def _look_ahead(self, n: int, i: int, left: vs.VideoFrame, right: vs.VideoFrame, ahead: vs.VideoFrame) -> None:
+        """Stage and upload source frame i + 2 while the GPU still interpolates, and (pipeline) start the next
+        output frames. Only a speed-up: what fails here (frame i + 2's props, memory) is left to the request
+        that needs it, which then fails with its own frame number; this frame is not lost to it."""
+        try:
+            self._prepared(i + 2, ahead)
+            if self.pipeline:
+                self._run_ahead(n, {i: left, i + 1: right, i + 2: ahead})
+        except Exception as exc:  # any failure of the speculative work is deferred to its own request
+            _log.debug("vsrife: look-ahead after output frame %d skipped: %s", n, exc)
 
     def _submit(self, i: int, t: Fraction, left: vs.VideoFrame, right: vs.VideoFrame) -> _Result:
         """Queue the interpolation of (i, i + 1) at ``t``: network, conversion and the start of the download."""
