@@ -815,3 +815,33 @@ def test_cpu_engine_tunes_the_allocator(monkeypatch: pytest.MonkeyPatch, v36: In
     never = Interpolator(v36.loaded, device="cpu", keep_freed_memory=False)
     never.prepare(large)
     assert calls == [1, 1]
+
+
+def test_fp32_convolution_setting_survives_overlapping_engines(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two fp32 CUDA engines in two threads: TF32 stays off until the last leaves (torch's cudnn.flags
+    turned it back on when the first left, mid-forward of the other) and the user's other cuDNN
+    settings are kept."""
+    import threading
+
+    from vsrife.engine.devices import ieee_fp32_convolutions
+
+    cudnn = torch.backends.cudnn
+    monkeypatch.setattr(cudnn, "allow_tf32", True)
+    monkeypatch.setattr(cudnn, "benchmark", True)
+    monkeypatch.setattr(cudnn, "deterministic", True)
+    first_in, first_out, seen = threading.Event(), threading.Event(), []
+
+    def first() -> None:
+        with ieee_fp32_convolutions():
+            first_in.set()
+            first_out.wait(10)
+
+    worker = threading.Thread(target=first)
+    worker.start()
+    first_in.wait(10)
+    with ieee_fp32_convolutions():
+        first_out.set()
+        worker.join(10)  # the first engine has left; this one is still inside
+        seen.append(cudnn.allow_tf32)
+    assert seen == [False]
+    assert cudnn.allow_tf32 and cudnn.benchmark and cudnn.deterministic

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -16,6 +17,7 @@ __all__ = [
     "KEEP_FREED_PIXELS",
     "PRECISIONS",
     "cpu_has_native_bf16",
+    "ieee_fp32_convolutions",
     "keep_freed_memory",
     "keeps_freed_memory_for",
     "release_free_heap",
@@ -199,3 +201,43 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
     if text == "fp16" and device.type == "cpu":
         raise ValueError('precision "fp16" is not supported on CPU (use "fp32", or "bf16" on CPUs with bf16 support)')
     return PRECISIONS[text]
+
+
+class _NoTF32:
+    """Reference-counted ``cudnn.allow_tf32 = False`` across threads (see :func:`ieee_fp32_convolutions`)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.users = 0
+        self.saved = True
+
+    def enter(self) -> None:
+        with self.lock:
+            if self.users == 0:
+                self.saved = torch.backends.cudnn.allow_tf32
+                torch.backends.cudnn.allow_tf32 = False
+            self.users += 1
+
+    def exit(self) -> None:
+        with self.lock:
+            self.users -= 1
+            if self.users == 0:
+                torch.backends.cudnn.allow_tf32 = self.saved
+
+
+_no_tf32 = _NoTF32()
+
+
+@contextlib.contextmanager
+def ieee_fp32_convolutions() -> Iterator[None]:
+    """cuDNN convolutions in full fp32 (no TF32, 10-bit mantissa) while any thread is inside.
+
+    The setting is process-wide: ``torch.backends.cudnn.flags`` would reset it (and the user's
+    ``benchmark``/``deterministic``) when the first of two overlapping fp32 engines leaves, in the middle
+    of the other's forward. Only ``allow_tf32`` is touched, restored when the last user leaves.
+    """
+    _no_tf32.enter()
+    try:
+        yield
+    finally:
+        _no_tf32.exit()

@@ -366,7 +366,7 @@ class Interpolator:
         with torch.no_grad():
             if self.dtype == torch.float32 and self.device.type == "cuda":
                 # fp32 means fp32: cuDNN would otherwise use TF32 (10-bit mantissa) for convolutions.
-                with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
+                with devices.ieee_fp32_convolutions():
                     yield
             elif self.dtype == torch.float32:
                 yield
