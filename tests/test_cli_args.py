@@ -136,16 +136,24 @@ def test_encoder_options() -> None:
     from vsrife.cli.encode import video_args
 
     x264, ffv1 = encoder_info("libx264"), encoder_info("ffv1")
-    args, warnings = video_args(x264, "yuv420p", _enc_args())
+    args, warnings, fmt = video_args(x264, "yuv420p", _enc_args())
     assert args == ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", "18", "-preset", "medium"] and not warnings
-    args, _ = video_args(x264, "yuv420p", _enc_args(encoder_args="-qp 0 -g 1"))
+    assert fmt == "yuv420p"
+    args, _, _ = video_args(x264, "yuv420p", _enc_args(encoder_args="-qp 0 -g 1"))
     assert "-crf" not in args and args[-4:] == ["-qp", "0", "-g", "1"]
-    args, _ = video_args(x264, "yuv420p", _enc_args(crf=20.5, encoder_args="-preset slow -pix_fmt yuv444p"))
+    args, _, fmt = video_args(x264, "yuv420p", _enc_args(crf=20.5, encoder_args="-preset slow -pix_fmt yuv444p"))
     assert args == ["-c:v", "libx264", "-crf", "20.5", "-preset", "slow", "-pix_fmt", "yuv444p"]
-    args, _ = video_args(ffv1, "yuv420p10le", _enc_args())
+    assert fmt == "yuv444p"  # from --encoder-args: its colour family decides a conversion
+    args, _, _ = video_args(ffv1, "yuv420p10le", _enc_args())
     assert args == ["-c:v", "ffv1", "-pix_fmt", "yuv420p10le"]
-    _, warnings = video_args(x264, "yuv420p16le", _enc_args())
-    assert warnings and "yuv420p16le" in warnings[0]
+    # what the encoder cannot take: the closest it can (family, then depth not lower, then chroma), said
+    args, warnings, fmt = video_args(x264, "yuv420p16le", _enc_args())
+    assert fmt == "yuv420p10le" and args[2:4] == ["-pix_fmt", "yuv420p10le"]
+    assert warnings and "yuv420p16le: encoding yuv420p10le" in warnings[0]
+    _, warnings, fmt = video_args(ffv1, "gbrp", _enc_args())
+    assert fmt == "bgr0" and "converted" not in warnings[0]
+    _, warnings, fmt = video_args(x264, "gbrp", _enc_args())
+    assert fmt == "yuv444p" and "converted with BT.709" in warnings[0]
     with pytest.raises(UsageError, match="--crf is not an option of encoder ffv1"):
         video_args(ffv1, "yuv420p", _enc_args(crf=10))
     with pytest.raises(UsageError, match="not supported by libx264"):

@@ -163,6 +163,59 @@ def test_keeps_colour_range_and_rgb_matrix(
     assert video["pix_fmt"] == source["pix_fmt"] and int(video["nb_read_packets"]) == 6
 
 
+@pytest.mark.parametrize(
+    ("source", "options", "expected"),
+    [
+        # BT.709 YUV into an RGB pixel format: converted by the props, tagged as RGB
+        (("-pix_fmt", "yuv444p", "-colorspace", "bt709", "-color_range", "tv"), ("--pix-fmt", "bgr0"), ("pc", "gbr")),
+        # RGB into a YUV pixel format: converted with BT.709, tagged so
+        (("-pix_fmt", "bgr0"), ("--pix-fmt", "yuv444p"), ("tv", "bt709")),
+        # libx264rgb takes no YUV: an RGB format is chosen and the source converted (ffmpeg used BT.601)
+        (
+            ("-pix_fmt", "yuv444p", "-colorspace", "bt709", "-color_range", "tv"),
+            ("--codec", "libx264rgb"),
+            ("pc", "gbr"),
+        ),
+    ],
+    ids=["yuv-to-rgb", "rgb-to-yuv", "libx264rgb"],
+)
+def test_other_colour_family_is_converted_by_the_props(
+    capsys: pytest.CaptureFixture[str],
+    media: dict[str, Path],
+    tmp_path: Path,
+    source: tuple[str, ...],
+    options: tuple[str, ...],
+    expected: tuple[str, str],
+) -> None:
+    """An output pixel format of the other colour family: the source frames come out with the right colours
+    (BT.709 here, which ffmpeg's own conversion ignored: it used BT.601 and kept the YUV tags on RGB)."""
+    import vapoursynth as vs
+
+    from vsrife.filter.source import open_video
+
+    src = tmp_path / "src.mkv"
+    ffmpeg("-i", media["carphone"], "-frames:v", "3", "-an", "-c:v", "ffv1", *source, src)
+    out = tmp_path / "out.mkv"
+    codec = () if "--codec" in options else ("--codec", "ffv1")
+    extra = ("--crf", "0") if "libx264rgb" in options else ()
+    code, _, err = cli(capsys, "interpolate", src, "-o", out, *codec, *options, *extra, *FAST)
+    assert code == 0, err
+    (video,) = _by_type(out)["video"]
+    assert (video["color_range"], video["color_space"]) == expected
+
+    def rgb(path: Path) -> vs.VideoNode:  # frame 0 as RGB, converted by its own tags
+        clip = open_video(path)[0]
+        if clip.format.color_family == vs.YUV:
+            clip = vs.core.resize.Bicubic(clip, format=vs.RGB24)
+        return clip
+
+    import numpy as np
+
+    a, b = rgb(src).get_frame(0), rgb(out).get_frame(0)
+    diff = max(int(np.abs(np.asarray(a[p], np.int16) - np.asarray(b[p], np.int16)).max()) for p in range(3))
+    assert diff <= 3, diff  # rounding only; BT.601 instead of BT.709 is off by tens of codes on carphone
+
+
 def test_variable_rate_source_keeps_its_duration(
     capsys: pytest.CaptureFixture[str], media: dict[str, Path], tmp_path: Path
 ) -> None:

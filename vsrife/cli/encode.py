@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import re
 import shlex
 import subprocess
 import tempfile
@@ -22,7 +23,16 @@ import vapoursynth as vs
 from vsrife.cli.errors import CliError, UsageError
 from vsrife.cli.ffmpeg import EncoderInfo
 
-__all__ = ["PipeFormat", "color_args", "ffmpeg_pix_fmt", "pipe_format", "render_to_ffmpeg", "video_args"]
+__all__ = [
+    "PipeFormat",
+    "color_args",
+    "ffmpeg_pix_fmt",
+    "match_family",
+    "pipe_format",
+    "pix_fmt_family",
+    "render_to_ffmpeg",
+    "video_args",
+]
 
 _SUBSAMPLING = {(1, 1): "420", (1, 0): "422", (0, 0): "444", (2, 0): "411", (0, 1): "440", (2, 2): "410"}
 _Y4M = frozenset(
@@ -93,6 +103,66 @@ def ffmpeg_pix_fmt(fmt: vs.VideoFormat) -> str | None:
         return "gbrp" + depth
     ss = _SUBSAMPLING.get((fmt.subsampling_w, fmt.subsampling_h))
     return None if ss is None else f"yuv{ss}p{depth}"
+
+
+def pix_fmt_family(name: str) -> str:
+    """ "rgb", "gray" or "yuv" for an ffmpeg pixel format name (what a colour matrix applies to)."""
+    n = name.lower()
+    if any(k in n for k in ("rgb", "bgr", "gbr", "pal8")):
+        return "rgb"
+    if n.startswith(("gray", "ya", "mono")):
+        return "gray"
+    return "yuv"
+
+
+def _depth(name: str) -> int:
+    if name.startswith("nv"):  # nv12 / nv16 / nv21 (8 bit), nv20le (10 bit): the digits are no depth
+        return 10 if name.startswith("nv20") else 8
+    m = re.search(r"(\d+)(?:le|be)$", name)
+    if m is None:
+        return 8
+    bits = int(m.group(1))  # per component, except packed RGB(A) names give the whole pixel (rgb48, rgba64)
+    if name.startswith(("rgba", "bgra", "argb", "abgr")) and bits >= 32:
+        return bits // 4
+    if name.startswith(("rgb", "bgr")) and bits >= 24:
+        return bits // 3
+    return bits
+
+
+def _chroma(name: str) -> str:
+    m = re.search(r"(4[0-4][0-4]|41[01])", name)
+    return m.group(1) if m else {"nv12": "420", "nv21": "420", "nv16": "422", "nv20le": "422"}.get(name, "444")
+
+
+def _choose_pix_fmt(supported: tuple[str, ...], source: str) -> str:
+    """The encoder's pixel format closest to ``source``: same colour family, then depth (not lower where it
+    can be helped), then chroma subsampling; the encoder's order breaks ties."""
+    family, depth, chroma = pix_fmt_family(source), _depth(source), _chroma(source)
+
+    def rank(name: str) -> tuple[int, int, int, int]:
+        d = _depth(name)
+        return (pix_fmt_family(name) != family, d < depth, abs(d - depth), _chroma(name) != chroma)
+
+    plain = [f for f in supported if not f.startswith(("yuvj", "yuva", "gbra", "rgba", "bgra", "ya"))]
+    return min(plain or list(supported), key=rank)
+
+
+def match_family(clip: vs.VideoNode, pix_fmt: str) -> vs.VideoNode:
+    """``clip`` converted to the colour family of ``pix_fmt`` where that needs a matrix (YUV <-> RGB).
+
+    ffmpeg would convert with BT.601 whatever the source (the pipe carries no matrix) and keep the
+    source's tags; zimg converts by the frame props (BT.709 where a YUV frame has none) and the props
+    then describe the result. GRAY and the same family pass unchanged (no matrix involved).
+    """
+    fmt, want = clip.format, pix_fmt_family(pix_fmt)
+    bits = 8 if fmt.sample_type == vs.INTEGER and fmt.bits_per_sample == 8 and _depth(pix_fmt) <= 8 else 16
+    if want == "rgb" and fmt.color_family == vs.YUV:
+        matrix = {} if "_Matrix" in clip.get_frame(0).props else {"matrix_in_s": "709"}
+        return vs.core.resize.Bicubic(clip, format=vs.RGB24 if bits == 8 else vs.RGB48, **matrix)
+    if want == "yuv" and fmt.color_family == vs.RGB:
+        target = vs.YUV444P8 if bits == 8 else vs.YUV444P16
+        return vs.core.resize.Bicubic(clip, format=target, matrix_s="709", range_s="limited")
+    return clip
 
 
 @dataclass(frozen=True)
@@ -166,8 +236,9 @@ def color_args(props: vs.FrameProps | dict[str, object]) -> list[str]:
 
 def video_args(
     encoder: EncoderInfo, source_pix_fmt: str | None, args: argparse.Namespace
-) -> tuple[list[str], list[str]]:
-    """(``-c:v ...`` encoder arguments, warnings) for ``--codec/--crf/--preset/--pix-fmt/--encoder-args``."""
+) -> tuple[list[str], list[str], str | None]:
+    """(``-c:v ...`` encoder arguments, warnings, the output pixel format where known) for
+    ``--codec/--crf/--preset/--pix-fmt/--encoder-args``."""
     try:
         extra = shlex.split(args.encoder_args or "")
     except ValueError as exc:
@@ -175,20 +246,27 @@ def video_args(
     out = ["-c:v", encoder.name]
     warnings: list[str] = []
     given = {a.split("=")[0] for a in extra if a.startswith("-")}
+    pix_fmt: str | None = None
     if args.pix_fmt:
         if encoder.pix_fmts and args.pix_fmt not in encoder.pix_fmts:
             raise UsageError(
                 f"--pix-fmt {args.pix_fmt} is not supported by {encoder.name}; it takes {' '.join(encoder.pix_fmts)}"
             )
-        out += ["-pix_fmt", args.pix_fmt]
+        pix_fmt = args.pix_fmt
+        out += ["-pix_fmt", pix_fmt]
     elif "-pix_fmt" in given:
-        pass
+        i = extra.index("-pix_fmt") if "-pix_fmt" in extra else -1
+        pix_fmt = extra[i + 1] if 0 <= i < len(extra) - 1 else None
     elif source_pix_fmt and (not encoder.pix_fmts or source_pix_fmt in encoder.pix_fmts):
-        out += ["-pix_fmt", source_pix_fmt]
+        pix_fmt = source_pix_fmt
+        out += ["-pix_fmt", pix_fmt]
     elif source_pix_fmt:
+        pix_fmt = _choose_pix_fmt(encoder.pix_fmts, source_pix_fmt)
+        out += ["-pix_fmt", pix_fmt]
+        how = "" if pix_fmt_family(pix_fmt) == pix_fmt_family(source_pix_fmt) else " (converted with BT.709)"
         warnings.append(
-            f"{encoder.name} cannot encode the source's pixel format {source_pix_fmt}; ffmpeg picks the closest "
-            "supported one (choose with --pix-fmt)"
+            f"{encoder.name} cannot encode the source's pixel format {source_pix_fmt}: encoding {pix_fmt}{how} "
+            "(choose with --pix-fmt)"
         )
     for name, value, default, overrides in (
         ("crf", args.crf, 18, RATE_CONTROL),
@@ -200,7 +278,7 @@ def video_args(
             out += [f"-{name}", f"{value:g}" if isinstance(value, float) else str(value)]
         elif name in encoder.options and not given & overrides:  # defaults yield to --encoder-args
             out += [f"-{name}", str(default)]
-    return out + extra, warnings
+    return out + extra, warnings, pix_fmt
 
 
 def _tail(log: IO[bytes], lines: int = 12) -> str:

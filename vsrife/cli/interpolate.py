@@ -129,7 +129,7 @@ def _constant_rate(src: Path, clip: vs.VideoNode, fps: Fraction) -> vs.VideoNode
 def run(args: argparse.Namespace) -> int:
     import vapoursynth as vs
 
-    from vsrife.cli.encode import color_args, ffmpeg_pix_fmt, pipe_format, render_to_ffmpeg, video_args
+    from vsrife.cli.encode import color_args, ffmpeg_pix_fmt, match_family, pipe_format, render_to_ffmpeg, video_args
     from vsrife.filter.timing import Timing
 
     src = input_file(args.input)
@@ -160,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise UsageError(str(exc)) from None
     partial = (start, stop) != (0, total)
-    vargs, warnings = video_args(encoder, ffmpeg_pix_fmt(clip.format), args)
+    vargs, warnings, out_pix_fmt = video_args(encoder, ffmpeg_pix_fmt(clip.format), args)
 
     try:
         rife = vs.core.rife.RIFE(clip, **kwargs)  # the registered plugin: the path scripts take
@@ -169,8 +169,11 @@ def run(args: argparse.Namespace) -> int:
     if rife.num_frames != total:
         raise CliError(f"internal error: expected {total} output frames, the filter makes {rife.num_frames}")
     clip_out = rife[start:stop] if partial else rife
+    tags_from = clip[0]
+    if out_pix_fmt is not None:  # YUV <-> RGB by the frame props here, not by ffmpeg's BT.601 guess
+        clip_out, tags_from = match_family(clip_out, out_pix_fmt), match_family(tags_from, out_pix_fmt)
     pipe = pipe_format(clip_out)
-    props = clip.get_frame(0).props
+    props = tags_from.get_frame(0).props  # the output's colour tags (a source frame: no network run)
     plan = ffmpeg.StreamPlan()
     source_streams = ffmpeg.probe_streams(src)
     if not partial:
