@@ -447,3 +447,41 @@ def test_metadata_errors(tiny_checkpoint: tuple[Path, dict[str, Tensor], object]
     with pytest.raises(ModelLoadError, match="corrupt vsrife metadata") as info:
         load_model(model_path=tmp_path / "corrupt.pkl")
     assert str(tmp_path / "corrupt.pkl") in str(info.value)
+
+
+def test_a_version_name_does_not_override_a_recorded_architecture(tmp_path: Path) -> None:
+    """A vsrife-trained file with 4.6's tensors but other scales: loading it "as 4.6" (or importing it into
+    the store as 4.6) would run it with 4.6's scales without a word; both are refused, naming the field."""
+    from vsrife.models.store import import_file
+
+    spec = dataclasses.replace(get_model("4.6").spec, scales=(16, 8, 4, 2))
+    torch.manual_seed(0)
+    net = build_network(spec)
+    sd: dict[str, object] = {f"module.{k}": v for k, v in net.flownet.state_dict().items()}
+    sd[METADATA_KEY] = json.dumps({"spec": spec_to_dict(spec), "name": "my-finetune"})
+    path = tmp_path / "flownet.pkl"
+    torch.save(sd, path)
+    assert load_model(model_path=path).info.spec.scales == (16, 8, 4, 2)  # its own record
+    with pytest.raises(ModelLoadError, match=r"trained as 'my-finetune'.*scales \(16, 8, 4, 2\) \(model '4\.6'"):
+        load_model("4.6", model_path=path)
+    with pytest.raises(ModelLoadError, match="trained as 'my-finetune'"):
+        import_file(path, "4.6", tmp_path / "store")
+    assert not list((tmp_path / "store").rglob("*.pkl"))
+    # the same architecture recorded (a fine-tuned 4.6) loads under the version's name as before
+    same = dict(sd)
+    same[METADATA_KEY] = json.dumps({"spec": spec_to_dict(get_model("4.6").spec), "name": "tuned-4.6"})
+    torch.save(same, tmp_path / "tuned.pkl")
+    assert load_model("4.6", model_path=tmp_path / "tuned.pkl").info.name == "4.6"
+
+
+def test_files_beside_a_renamed_checkpoint_are_not_read(v46: Path, tmp_path: Path) -> None:
+    """contextnet.pkl / unet.pkl belong to the flownet.pkl of an HD release: beside a checkpoint of another
+    name (a download saved as rife46.pkl) they are someone else's and must not be read."""
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    shutil.copy(v46, folder / "rife46.pkl")
+    (folder / "contextnet.pkl").write_bytes(b"not a checkpoint")
+    torch.save({"module.x": torch.zeros(1)}, folder / "unet.pkl")
+    for model in (None, "4.6"):
+        loaded = load_model(model, model_path=folder / "rife46.pkl")
+        assert loaded.name == "4.6" and loaded.paths == [folder / "rife46.pkl"]

@@ -211,9 +211,10 @@ def resolve_files(model_path: str | Path, spec: ArchSpec | None = None) -> dict[
     else:
         flownet, folder = path, path.parent
     files = {"flownet.pkl": flownet}
-    extra = ("contextnet.pkl", "unet.pkl")
-    if spec is None or spec.fusion in ("hd", "hdv2"):
-        for name in extra:
+    # The HD releases' other files sit beside their flownet.pkl; beside a file of another name
+    # (a download renamed "rife36.pkl") they belong to something else.
+    if (path.is_dir() or flownet.name == "flownet.pkl") and (spec is None or spec.fusion in ("hd", "hdv2")):
+        for name in ("contextnet.pkl", "unet.pkl"):
             if (folder / name).is_file():
                 files[name] = folder / name
     return files
@@ -262,11 +263,33 @@ def _check(states: dict[str, dict[str, Tensor]], paths: dict[str, Path], spec: A
 
 def read_checkpoint_layout_check(path: Path, info: ModelInfo, file_name: str) -> None:
     """Raise :class:`ModelLoadError` unless ``path`` fits file ``file_name`` of ``info``."""
-    state, _ = read_state_dict(path)
+    state, meta = read_state_dict(path)
     problems = _problems(layout(info.spec)[file_name], state) or _value_problems(state)
     if problems:
         raise ModelLoadError(
             f"model file {path} does not fit model {info.name!r} (family {info.family}): " + "; ".join(problems)
+        )
+    _check_metadata_spec(meta, info, str(path))
+
+
+def _check_metadata_spec(metadata: dict[str, Any], info: ModelInfo, origin: str) -> None:
+    """A vsrife-trained file records its architecture; read as a version with another one, it would run with
+    that version's scales or update rules (the tensor shapes need not differ): refuse, naming the fields."""
+    if "spec" not in metadata:
+        return
+    try:
+        own = spec_from_dict(metadata["spec"])
+    except ModelLoadError:
+        return  # an unreadable record: the layout check alone decides, as for official files
+    if own != info.spec:
+        diffs = ", ".join(
+            f"{f.name} {getattr(own, f.name)!r} (model {info.name!r}: {getattr(info.spec, f.name)!r})"
+            for f in fields(ArchSpec)
+            if getattr(own, f.name) != getattr(info.spec, f.name)
+        )
+        raise ModelLoadError(
+            f"{origin} was trained as {metadata.get('name', 'a custom network')!r} whose architecture differs from "
+            f"model {info.name!r}: {diffs}; load it without a model name (its metadata describes it)"
         )
 
 
@@ -328,6 +351,8 @@ def load_model(
                          (WeightFile("flownet.pkl"),), source="manual")  # fmt: skip
     elif info is None:
         info, equivalent = infer_model(states, f"model_path {model_path}")
+    else:
+        _check_metadata_spec(metadata, info, f"model_path {model_path}")
     states = {name: states[name] for name, _ in info.spec.files if name in states}
     _check(states, paths, info.spec, f"model {info.name!r}")
     with_teacher = teacher and info.spec.teacher
