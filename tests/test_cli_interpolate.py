@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -214,6 +215,55 @@ def test_other_colour_family_is_converted_by_the_props(
     a, b = rgb(src).get_frame(0), rgb(out).get_frame(0)
     diff = max(int(np.abs(np.asarray(a[p], np.int16) - np.asarray(b[p], np.int16)).max()) for p in range(3))
     assert diff <= 3, diff  # rounding only; BT.601 instead of BT.709 is off by tens of codes on carphone
+
+
+def _starts(path: Path) -> dict[str, float]:
+    cmd = ["ffprobe", "-v", "error", "-show_entries", "stream=codec_type,start_time", "-of", "json", str(path)]
+    data = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
+    return {s["codec_type"]: float(s["start_time"]) for s in data["streams"]}
+
+
+@pytest.mark.parametrize("container", ["mkv", "mp4"])
+def test_video_starting_after_the_audio_stays_in_sync(
+    capsys: pytest.CaptureFixture[str], media: dict[str, Path], tmp_path: Path, container: str
+) -> None:
+    """A source whose first video frame comes 0.3 s after its audio starts (a .ts cut, a B-frame delay):
+    the output's video starts 0.3 s after its audio too (it started at 0, 0.3 s early), with every frame
+    (no frames repeated to fill the gap); so does a join of segments with --audio-from."""
+    src = tmp_path / "late.mkv"
+    ffmpeg("-itsoffset", "0.3", "-i", media["bunny"], "-i", media["bunny"], "-map", "0:v", "-map", "1:a",
+           "-c", "copy", src)  # fmt: skip
+    assert _starts(src)["video"] - _starts(src)["audio"] == pytest.approx(0.3, abs=0.03)
+    out = tmp_path / f"out.{container}"
+    code, _, err = cli(capsys, "interpolate", src, "-o", out, *FAST)
+    assert code == 0, err
+    starts = _starts(out)
+    assert starts["video"] - starts["audio"] == pytest.approx(0.3, abs=0.03), starts
+    (video,) = _by_type(out)["video"]
+    assert int(video["nb_read_packets"]) == 20
+    parts = []
+    for i in (1, 2):
+        part = tmp_path / f"part{i}.mkv"
+        assert cli(capsys, "interpolate", src, "-o", part, "--segment", f"{i}/2", *FAST)[0] == 0
+        assert _starts(part)["video"] == pytest.approx(0.0, abs=0.01)  # parts start at 0: they are concatenated
+        parts.append(part)
+    joined = tmp_path / f"joined.{container}"
+    code, _, err = cli(capsys, "join", *parts, "-o", joined, "--audio-from", src)
+    assert code == 0, err
+    starts = _starts(joined)
+    assert starts["video"] - starts["audio"] == pytest.approx(0.3, abs=0.03), starts
+
+
+def test_non_square_samples_keep_their_shape(
+    capsys: pytest.CaptureFixture[str], media: dict[str, Path], tmp_path: Path
+) -> None:
+    """An anamorphic source (sample aspect 16:11, shown 16:9 wide) comes out with the same aspect."""
+    src = tmp_path / "anamorphic.mkv"
+    ffmpeg("-i", media["carphone"], "-frames:v", "4", "-an", "-vf", "setsar=16/11", "-c:v", "ffv1", src)
+    out = tmp_path / "out.mkv"
+    assert cli(capsys, "interpolate", src, "-o", out, "--codec", "ffv1", *FAST)[0] == 0
+    cmd = ["ffprobe", "-v", "error", "-show_entries", "stream=sample_aspect_ratio", "-of", "csv=p=0", str(out)]
+    assert subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip() == "16:11"
 
 
 def test_variable_rate_source_keeps_its_duration(

@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +23,13 @@ __all__ = [
     "EncoderInfo",
     "Stream",
     "StreamPlan",
+    "VideoPlacement",
     "container_family",
     "encoder_info",
     "executable",
     "plan_streams",
     "probe_streams",
+    "probe_video_placement",
     "video_stream_tags",
 ]
 
@@ -117,6 +120,51 @@ def probe_streams(path: Path) -> list[Stream]:
             )
         )
     return out
+
+
+@dataclass(frozen=True)
+class VideoPlacement:
+    """Where the first video stream sits in its file: what a re-encode from a pipe must restore."""
+
+    start: float  # seconds after the file's start (audio may begin first: .ts cuts, B-frame delay)
+    aspect: Fraction | None  # display aspect ratio where samples are not square (anamorphic DVD / broadcast)
+
+    def input_args(self) -> list[str]:
+        """Options before a pipe input (starting at 0) that keep it in sync with the file's other streams."""
+        return ["-itsoffset", f"{self.start:.6f}"] if self.start > 0 else []
+
+    def output_args(self) -> list[str]:
+        # passthrough: a delayed start becomes an edit list, not frames repeated to fill it (MP4's default)
+        out = ["-fps_mode", "passthrough"] if self.start > 0 else []
+        if self.aspect is not None:
+            out += ["-aspect", f"{self.aspect.numerator}:{self.aspect.denominator}"]
+        return out
+
+
+def probe_video_placement(path: Path, width: int, height: int) -> VideoPlacement:
+    """:class:`VideoPlacement` of ``path``'s first video stream (``width`` x ``height`` as decoded)."""
+    data = ffprobe_json(path, "-show_entries", "format=start_time:stream=codec_type,start_time,sample_aspect_ratio")
+    streams = data.get("streams") or []
+    video = next((s for s in streams if s.get("codec_type") == "video"), None)
+
+    def seconds(value: object) -> float | None:
+        try:
+            return float(str(value))
+        except ValueError:
+            return None
+
+    starts = [t for s in streams if (t := seconds(s.get("start_time"))) is not None]
+    first = seconds((data.get("format") or {}).get("start_time"))
+    if first is None and starts:
+        first = min(starts)
+    own = seconds(video.get("start_time")) if video else None
+    start = own - first if own is not None and first is not None and own - first > 5e-4 else 0.0
+    aspect = None
+    text = str(video.get("sample_aspect_ratio", "")) if video else ""
+    num, _, den = text.partition(":")
+    if num.isdigit() and den.isdigit() and int(num) > 0 and int(den) > 0 and int(num) != int(den):
+        aspect = Fraction(int(num), int(den)) * Fraction(width, height)
+    return VideoPlacement(start, aspect)
 
 
 def video_stream_tags(streams: list[Stream]) -> list[str]:

@@ -176,11 +176,15 @@ def run(args: argparse.Namespace) -> int:
     props = tags_from.get_frame(0).props  # the output's colour tags (a source frame: no network run)
     plan = ffmpeg.StreamPlan()
     source_streams = ffmpeg.probe_streams(src)
+    placement = ffmpeg.probe_video_placement(src, clip.width, clip.height)
     if not partial:
         plan = ffmpeg.plan_streams(source_streams, out, 1, audio=args.audio, subtitles=args.subtitles)
+    else:  # parts start at 0 (they are joined in order); `join --audio-from` restores the start
+        placement = ffmpeg.VideoPlacement(0.0, placement.aspect)
     cmd = [
         exe,
         *ffmpeg.QUIET,
+        *placement.input_args(),
         *pipe.input_args,
         "-i",
         str(src),
@@ -198,7 +202,7 @@ def run(args: argparse.Namespace) -> int:
         cmd += ["-map_chapters", "1"]
     # (no -map_metadata:s mapping: it would stop ffmpeg copying the audio/subtitle streams' own tags)
     cmd += ffmpeg.video_stream_tags(source_streams)
-    cmd += [*vargs, *color_args(props)]
+    cmd += [*vargs, *color_args(props), *placement.output_args()]
     for w in warnings + plan.warnings:
         warn(w)
     if partial:
