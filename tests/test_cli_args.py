@@ -338,3 +338,14 @@ def test_filter_options_reach_the_filter_arguments() -> None:
     assert plain["trt"] == 0 and "trt_cache_dir" not in plain
     trt = filter_kwargs(parser.parse_args(["--trt", "--trt-cache-dir", "/engines"]))
     assert trt["trt"] == 1 and trt["trt_cache_dir"] == "/engines"
+
+
+def test_model_errors_name_the_options(capsys: pytest.CaptureFixture[str], bunny: Path, tmp_path: Path) -> None:
+    """Messages from the library name its keyword arguments; the command line says --model / --model-path."""
+    import torch
+
+    junk = tmp_path / "junk.pkl"
+    torch.save({"module.conv.weight": torch.zeros(4, 3, 3, 3)}, junk)
+    err = _bad(capsys, 1, "matches no known RIFE layout", "interpolate", bunny, "-o", tmp_path / "o.mkv",
+               "--model-path", junk)  # fmt: skip
+    assert "pass --model <version>" in err and "model=" not in err and "model_path=" not in err

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import sys
 import threading
@@ -52,10 +53,21 @@ def _terminate(signum: int, frame: Any) -> None:
     raise _Terminated(f"signal {signum}")
 
 
+# The library's messages name its keyword arguments; on the command line they are options.
+_OPTION_NAMES = ((re.compile(r"\bmodel_path="), "--model-path "), (re.compile(r"\bmodel="), "--model "))
+
+
+def cli_wording(message: str) -> str:
+    """``message`` with the library's ``model_path=``/``model=`` spelt as the command line's options."""
+    for pattern, option in _OPTION_NAMES:
+        message = pattern.sub(option, message)
+    return message
+
+
 def _report(exc: BaseException, code: int) -> int:
     if os.environ.get("VSRIFE_DEBUG"):
         traceback.print_exc()
-    print(f"vsrife: error: {exc}", file=sys.stderr)
+    print(f"vsrife: error: {cli_wording(str(exc))}", file=sys.stderr)
     return code
 
 
