@@ -93,6 +93,8 @@ def _mpv_globals(video_in: vs.VideoNode, container_fps: float, display_fps: floa
         (float("nan"), float("inf"), 2),  # unknown rates: 23.976 -> 60
         (-1.0, 144.0, 6),
         (1e-9, 144.0, 32),  # a nonsense container rate: capped, not a 10^11x clip
+        (60.0, 60.0, 1),  # already at the display's rate: played as it is
+        (50.0, 60.0, 1),
     ],
 )
 def test_mpv_script_factor_and_frame_count(
@@ -102,6 +104,10 @@ def test_mpv_script_factor_and_frame_count(
     out = run_mpv_script(MPV_SCRIPT, **_mpv_globals(video_in, container_fps, display_fps))
     assert out.fps == 0
     assert out.format.id == video_in.format.id  # mpv needs YUV back
+    if factor == 1:
+        assert out.num_frames == MPV_NUM_FRAMES and "VsrifeAction" not in out.get_frame(1).props
+        assert same_pixels(out.get_frame(1), small.get_frame(1))
+        return
     expected = MPV_NUM_FRAMES * factor
     assert out.num_frames == min(expected, 2**31 - 1)  # capped to what VapourSynth can count
     # an interpolated frame renders and is timed 1/factor of its source frame
