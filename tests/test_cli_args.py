@@ -349,3 +349,16 @@ def test_model_errors_name_the_options(capsys: pytest.CaptureFixture[str], bunny
     err = _bad(capsys, 1, "matches no known RIFE layout", "interpolate", bunny, "-o", tmp_path / "o.mkv",
                "--model-path", junk)  # fmt: skip
     assert "pass --model <version>" in err and "model=" not in err and "model_path=" not in err
+
+
+def test_codec_the_container_cannot_hold_is_refused_before_work(
+    capsys: pytest.CaptureFixture[str], bunny: Path, tmp_path: Path
+) -> None:
+    """libx264 into .webm, or encoder options the encoder refuses: usage errors with ffmpeg's reason, before
+    the model loads and the frames are interpolated (they failed at the end, inside ffmpeg)."""
+    err = _bad(capsys, 2, "ffmpeg cannot write out.webm with -c:v libx264", "interpolate", bunny, "-o",
+               tmp_path / "out.webm")  # fmt: skip
+    assert "WebM" in err
+    _bad(capsys, 2, "ffmpeg cannot write out.mkv", "interpolate", bunny, "-o", tmp_path / "out.mkv",
+         "--encoder-args", "-tune nonsense")  # fmt: skip
+    assert not list(tmp_path.glob("out.*")) and not list(tmp_path.glob(".out*"))

@@ -291,8 +291,11 @@ def test_variable_rate_source_keeps_its_duration(
 
 
 def test_encoder_failure_leaves_no_output(
-    capsys: pytest.CaptureFixture[str], media: dict[str, Path], tmp_path: Path
+    capsys: pytest.CaptureFixture[str], media: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from vsrife.cli import ffmpeg as ffmpeg_module
+
+    monkeypatch.setattr(ffmpeg_module, "check_encoding", lambda *args: None)  # fail inside the real encode
     out = tmp_path / "fail.mp4"
     # libx264 refuses 4:4:4 in the baseline profile when it opens, after frames started flowing
     code, _, err = cli(

@@ -12,6 +12,7 @@ import json
 import re
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -24,6 +25,7 @@ __all__ = [
     "Stream",
     "StreamPlan",
     "VideoPlacement",
+    "check_encoding",
     "container_family",
     "encoder_info",
     "executable",
@@ -120,6 +122,21 @@ def probe_streams(path: Path) -> list[Stream]:
             )
         )
     return out
+
+
+def check_encoding(out: Path, video_args: list[str], width: int, height: int) -> None:
+    """Encode one grey frame of the output's size into a file like ``out`` with ``video_args``: a codec the
+    container cannot hold (libx264 in .webm), options the encoder refuses or a size it cannot take are usage
+    errors now, not after the model loaded and the frames were interpolated."""
+    with tempfile.TemporaryDirectory(prefix="vsrife-check-") as work:
+        probe = Path(work) / f"probe{out.suffix}"
+        cmd = [executable("ffmpeg"), *QUIET, "-f", "lavfi", "-i", f"color=c=gray:s={width}x{height}:r=25:d=0.04",
+               "-frames:v", "1", *video_args, str(probe)]  # fmt: skip
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
+        detail = "; ".join(lines[-3:]) if lines else f"exit status {proc.returncode}"
+        raise UsageError(f"ffmpeg cannot write {out.name} with {' '.join(video_args)}: {detail}")
 
 
 @dataclass(frozen=True)

@@ -161,6 +161,7 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(str(exc)) from None
     partial = (start, stop) != (0, total)
     vargs, warnings, out_pix_fmt = video_args(encoder, ffmpeg_pix_fmt(clip.format), args)
+    ffmpeg.check_encoding(out, vargs, clip.width, clip.height)
 
     try:
         rife = vs.core.rife.RIFE(clip, **kwargs)  # the registered plugin: the path scripts take
