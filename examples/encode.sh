@@ -32,7 +32,9 @@ while IFS='=' read -r key value; do
     color_range) tags+=(-color_range "$value") ;;
     color_space) tags+=(-colorspace "$value") ;;
     color_primaries) tags+=(-color_primaries "$value") ;;
-    color_transfer) tags+=(-color_trc "$value") ;;
+    color_transfer)  # ffprobe names two transfers as their primaries; -color_trc wants gamma28 / gamma22
+      case $value in bt470bg) value=gamma28 ;; bt470m) value=gamma22 ;; esac
+      tags+=(-color_trc "$value") ;;
   esac
 done < <(ffprobe -v error -select_streams v:0 \
   -show_entries stream=color_range,color_space,color_primaries,color_transfer -of default=noprint_wrappers=1 "$in")
@@ -42,7 +44,7 @@ trap 'rm -f "$tmp"' EXIT
 # (no -shortest: with audio shorter than the video it stopped reading the pipe and vspipe failed)
 "$VSPIPE" -c y4m -a "input=$in" -a "factor_num=$num" -a "factor_den=$den" "$here/basic.vpy" - \
   | ffmpeg -hide_banner -loglevel error -y -i - -i "$in" \
-      -map 0:v:0 -map '1:a?' -c:v libx264 -crf 18 -preset medium -pix_fmt yuv420p "${tags[@]}" -c:a copy "$tmp"
+      -map 0:v:0 -map '1:a?' -c:v libx264 -crf 18 -preset medium -pix_fmt yuv420p ${tags[@]+"${tags[@]}"} -c:a copy "$tmp"
 chmod "$(printf '%o' $((0666 & ~0$(umask))))" "$tmp"  # mktemp makes 0600; give the usual permissions
 mv -f "$tmp" "$out"
 echo "$out"

@@ -177,8 +177,10 @@ def test_keeps_colour_range_and_rgb_matrix(
             ("--codec", "libx264rgb"),
             ("pc", "gbr"),
         ),
+        # an untagged YUV source (BestSource: _Matrix 2, unspecified) is read as BT.709, as the filter reads it
+        (("-pix_fmt", "yuv444p"), ("--pix-fmt", "bgr0"), ("pc", "gbr")),
     ],
-    ids=["yuv-to-rgb", "rgb-to-yuv", "libx264rgb"],
+    ids=["yuv-to-rgb", "rgb-to-yuv", "libx264rgb", "untagged-yuv-to-rgb"],
 )
 def test_other_colour_family_is_converted_by_the_props(
     capsys: pytest.CaptureFixture[str],
@@ -204,10 +206,11 @@ def test_other_colour_family_is_converted_by_the_props(
     (video,) = _by_type(out)["video"]
     assert (video["color_range"], video["color_space"]) == expected
 
-    def rgb(path: Path) -> vs.VideoNode:  # frame 0 as RGB, converted by its own tags
+    def rgb(path: Path) -> vs.VideoNode:  # frame 0 as RGB, converted by its own tags (BT.709 where untagged)
         clip = open_video(path)[0]
         if clip.format.color_family == vs.YUV:
-            clip = vs.core.resize.Bicubic(clip, format=vs.RGB24)
+            untagged = clip.get_frame(0).props.get("_Matrix", 2) == 2
+            clip = vs.core.resize.Bicubic(clip, format=vs.RGB24, **({"matrix_in_s": "709"} if untagged else {}))
         return clip
 
     import numpy as np

@@ -131,14 +131,26 @@ def test_encode_example_keeps_audio(tmp_path: Path, bbb_path: Path, bs_cache: Pa
     assert set(_steps(frames, Fraction(video["time_base"]))) == {Fraction(1, 50)}
 
 
-def test_encode_example_short_audio_and_full_range(tmp_path: Path, bbb_path: Path, bs_cache: Path) -> None:
+@pytest.mark.parametrize(
+    ("tags", "expected"),
+    [
+        (("-color_range", "pc", "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709"),
+         ("pc", "bt709", "bt709")),
+        # PAL: ffprobe names the transfer bt470bg, which -color_trc does not take (gamma28)
+        (("-color_range", "tv", "-colorspace", "bt470bg", "-color_primaries", "bt470bg", "-color_trc", "gamma28"),
+         ("tv", "bt470bg", "bt470bg")),
+    ],
+    ids=["full-range-bt709", "pal"],
+)  # fmt: skip
+def test_encode_example_short_audio_and_colour_tags(
+    tmp_path: Path, bbb_path: Path, bs_cache: Path, tags: tuple[str, ...], expected: tuple[str, str, str]
+) -> None:
     """Audio shorter than the video (0.2 s of 0.4 s) no longer ends the encode early (it failed without a
-    word), and a full-range BT.709 source keeps those tags (the Y4M pipe carries none)."""
-    src = tmp_path / "full.mp4"
+    word), and the source's colour tags are kept (the Y4M pipe carries none)."""
+    src = tmp_path / "src.mp4"
     run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", str(bbb_path), "-f", "lavfi",
          "-i", "sine=f=440:d=0.2", "-map", "0:v", "-map", "1:a", "-t", "0.4", "-vf", "scale=160:90",
-         "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-color_range", "pc",
-         "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709", "-c:a", "aac",
+         "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", *tags, "-c:a", "aac",
          str(src)])  # fmt: skip
     src_frames = len(video_frames(src))
     out = tmp_path / "out.mp4"
@@ -147,7 +159,7 @@ def test_encode_example_short_audio_and_full_range(tmp_path: Path, bbb_path: Pat
     assert proc.returncode == 0, proc.stderr[-500:]
     assert len(video_frames(out)) == 2 * src_frames
     (video,) = [s for s in streams(out) if s["codec_type"] == "video"]
-    assert (video["color_range"], video["color_space"]) == ("pc", "bt709")
+    assert (video["color_range"], video["color_space"], video["color_transfer"]) == expected
 
 
 def test_encode_example_with_a_relative_input_path(tmp_path: Path, bbb_path: Path, bs_cache: Path) -> None:

@@ -485,3 +485,16 @@ def test_files_beside_a_renamed_checkpoint_are_not_read(v46: Path, tmp_path: Pat
     for model in (None, "4.6"):
         loaded = load_model(model, model_path=folder / "rife46.pkl")
         assert loaded.name == "4.6" and loaded.paths == [folder / "rife46.pkl"]
+
+
+def test_an_exported_fine_tune_without_its_teacher_block_loads_as_its_version(tmp_path: Path) -> None:
+    """Whether block_tea was stored (training only) is no architecture difference: a v3.6 fine-tune exported
+    without it still loads under "3.6"."""
+    from vsrife.train.export import export_model
+
+    net = build_network(get_model("3.6").spec, teacher=True)
+    export_model(net, tmp_path / "tuned", name="tuned-3.6", include_teacher=False)
+    loaded = load_model("3.6", model_path=tmp_path / "tuned")
+    assert loaded.name == "3.6"
+    assert torch.equal(loaded.network.state_dict()["flownet.block0.conv0.0.0.weight"],
+                       net.state_dict()["flownet.block0.conv0.0.0.weight"])  # fmt: skip

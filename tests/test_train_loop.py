@@ -366,3 +366,23 @@ def test_divergence_stops_with_a_clear_error(tmp_path: Path) -> None:
     trainer._pending[:] = [{"total": torch.tensor(float("nan")), "flow_ratio": torch.tensor(0.0)}]
     with pytest.raises(TrainingDiverged, match="loss is nan at step 2"):
         trainer._log()
+
+
+def test_resume_of_a_run_with_the_earlier_losses_names_what_reproduces_them(tmp_path: Path) -> None:
+    """A checkpoint from before the official losses (L1 distillation at twice today's l1 scale, LapLoss with
+    the low-pass residual; no lap_lowpass in its config) is not continued with other losses: the refusal
+    names the options that reproduce the old ones, and with them the run resumes."""
+    cfg = {**TINY, "steps": 2, "ckpt_every": 2, "teacher": "dis", "export_final": False}
+    run = tmp_path / "run"
+    Trainer(TrainConfig(out_dir=str(run), distill_norm="l1", **cfg)).fit()
+    path = run / "checkpoints" / "step_00000002.pt"
+    state = load_checkpoint(path)
+    old = dict(state["config"])
+    old.pop("lap_lowpass")  # as written before stop 20
+    state["config"] = old
+    torch.save(state, path)
+    with pytest.raises(ConfigError, match=r"distill_weight 0\.02 -> 0\.01.*lap_lowpass True -> False"):
+        Trainer(TrainConfig(out_dir=str(run), resume=True, distill_norm="l1", **{**cfg, "steps": 3}))
+    resumed = Trainer(TrainConfig(out_dir=str(run), resume=True, distill_norm="l1", distill_weight=0.02,
+                                  lap_lowpass=True, **{**cfg, "steps": 3}))  # fmt: skip
+    assert resumed.step == 2

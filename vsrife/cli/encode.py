@@ -29,6 +29,7 @@ __all__ = [
     "ffmpeg_pix_fmt",
     "match_family",
     "pipe_format",
+    "pipe_pix_fmt",
     "pix_fmt_family",
     "render_to_ffmpeg",
     "video_args",
@@ -115,9 +116,26 @@ def pix_fmt_family(name: str) -> str:
     return "yuv"
 
 
+def _packed_yuv(name: str) -> tuple[int, str] | None:
+    """(depth, chroma) of the semi-planar and packed YUV names whose digits are not a plain depth."""
+    if name.startswith("nv"):  # nv12 / nv21 (4:2:0), nv16 (4:2:2), nv20le (4:2:2, 10 bit)
+        return (10, "422") if name.startswith("nv20") else (8, "422" if name.startswith("nv16") else "420")
+    m = re.match(r"p([024])(\d\d)", name)  # p010le p016le p210le p410le ...
+    if m:
+        return int(m.group(2)), {"0": "420", "2": "422", "4": "444"}[m.group(1)]
+    m = re.match(r"y2(\d\d)", name)  # y210le y212le: 4:2:2
+    if m:
+        return int(m.group(1)), "422"
+    m = re.match(r"xv(\d\d)", name)  # xv30le xv36le: 4:4:4, digits per pixel
+    if m:
+        return int(m.group(1)) // 3, "444"
+    return None
+
+
 def _depth(name: str) -> int:
-    if name.startswith("nv"):  # nv12 / nv16 / nv21 (8 bit), nv20le (10 bit): the digits are no depth
-        return 10 if name.startswith("nv20") else 8
+    packed = _packed_yuv(name)
+    if packed:
+        return packed[0]
     m = re.search(r"(\d+)(?:le|be)$", name)
     if m is None:
         return 8
@@ -130,8 +148,11 @@ def _depth(name: str) -> int:
 
 
 def _chroma(name: str) -> str:
+    packed = _packed_yuv(name)
+    if packed:
+        return packed[1]
     m = re.search(r"(4[0-4][0-4]|41[01])", name)
-    return m.group(1) if m else {"nv12": "420", "nv21": "420", "nv16": "422", "nv20le": "422"}.get(name, "444")
+    return m.group(1) if m else "444"
 
 
 def _choose_pix_fmt(supported: tuple[str, ...], source: str) -> str:
@@ -140,8 +161,9 @@ def _choose_pix_fmt(supported: tuple[str, ...], source: str) -> str:
     family, depth, chroma = pix_fmt_family(source), _depth(source), _chroma(source)
 
     def rank(name: str) -> tuple[int, int, int, int]:
-        d = _depth(name)
-        return (pix_fmt_family(name) != family, d < depth, abs(d - depth), _chroma(name) != chroma)
+        d, other = _depth(name), pix_fmt_family(name)
+        kind = 0 if other == family else 2 if other == "gray" else 1  # colour before grey
+        return (kind, d < depth, abs(d - depth), _chroma(name) != chroma)
 
     plain = [f for f in supported if not f.startswith(("yuvj", "yuva", "gbra", "rgba", "bgra", "ya"))]
     return min(plain or list(supported), key=rank)
@@ -157,7 +179,9 @@ def match_family(clip: vs.VideoNode, pix_fmt: str) -> vs.VideoNode:
     fmt, want = clip.format, pix_fmt_family(pix_fmt)
     bits = 8 if fmt.sample_type == vs.INTEGER and fmt.bits_per_sample == 8 and _depth(pix_fmt) <= 8 else 16
     if want == "rgb" and fmt.color_family == vs.YUV:
-        matrix = {} if "_Matrix" in clip.get_frame(0).props else {"matrix_in_s": "709"}
+        # untagged (absent or 2, "unspecified", as BestSource reports it): BT.709, as the filter reads it
+        tagged = clip.get_frame(0).props.get("_Matrix", 2) != 2
+        matrix = {} if tagged else {"matrix_in_s": "709"}
         return vs.core.resize.Bicubic(clip, format=vs.RGB24 if bits == 8 else vs.RGB48, **matrix)
     if want == "yuv" and fmt.color_family == vs.RGB:
         target = vs.YUV444P8 if bits == 8 else vs.YUV444P16
@@ -175,15 +199,25 @@ class PipeFormat:
     pix_fmt: str
 
 
-def _integer(clip: vs.VideoNode) -> vs.VideoNode:
-    fmt = clip.format
+def _pipe_format(fmt: vs.VideoFormat) -> vs.VideoFormat:
+    """The integer format a clip of ``fmt`` travels to ffmpeg in (float and odd subsampling: 16 bit)."""
     if fmt.sample_type == vs.INTEGER and ffmpeg_pix_fmt(fmt) is not None:
-        return clip
+        return fmt
     family = fmt.color_family
     if family == vs.YUV and (fmt.subsampling_w, fmt.subsampling_h) not in _SUBSAMPLING:
-        target = vs.YUV444P16
-    else:
-        target = vs.core.query_video_format(family, vs.INTEGER, 16, fmt.subsampling_w, fmt.subsampling_h)
+        return vs.core.get_video_format(vs.YUV444P16)
+    return vs.core.query_video_format(family, vs.INTEGER, 16, fmt.subsampling_w, fmt.subsampling_h)
+
+
+def pipe_pix_fmt(fmt: vs.VideoFormat) -> str | None:
+    """ffmpeg's name for what a clip of ``fmt`` arrives as (float clips as 16-bit integers)."""
+    return ffmpeg_pix_fmt(_pipe_format(fmt))
+
+
+def _integer(clip: vs.VideoNode) -> vs.VideoNode:
+    target = _pipe_format(clip.format)
+    if target.id == clip.format.id:
+        return clip
     return vs.core.resize.Point(clip, format=target.id, dither_type="none")
 
 

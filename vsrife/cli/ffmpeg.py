@@ -132,7 +132,7 @@ def check_encoding(out: Path, video_args: list[str], width: int, height: int) ->
         probe = Path(work) / f"probe{out.suffix}"
         cmd = [executable("ffmpeg"), *QUIET, "-f", "lavfi", "-i", f"color=c=gray:s={width}x{height}:r=25:d=0.04",
                "-frames:v", "1", *video_args, str(probe)]  # fmt: skip
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=work)  # e.g. -pass 1 logs
     if proc.returncode != 0:
         lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
         detail = "; ".join(lines[-3:]) if lines else f"exit status {proc.returncode}"

@@ -129,7 +129,7 @@ def _constant_rate(src: Path, clip: vs.VideoNode, fps: Fraction) -> vs.VideoNode
 def run(args: argparse.Namespace) -> int:
     import vapoursynth as vs
 
-    from vsrife.cli.encode import color_args, ffmpeg_pix_fmt, match_family, pipe_format, render_to_ffmpeg, video_args
+    from vsrife.cli.encode import color_args, match_family, pipe_format, pipe_pix_fmt, render_to_ffmpeg, video_args
     from vsrife.filter.timing import Timing
 
     src = input_file(args.input)
@@ -160,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise UsageError(str(exc)) from None
     partial = (start, stop) != (0, total)
-    vargs, warnings, out_pix_fmt = video_args(encoder, ffmpeg_pix_fmt(clip.format), args)
+    vargs, warnings, out_pix_fmt = video_args(encoder, pipe_pix_fmt(clip.format), args)
     ffmpeg.check_encoding(out, vargs, clip.width, clip.height)
 
     try:
@@ -180,7 +180,8 @@ def run(args: argparse.Namespace) -> int:
     placement = ffmpeg.probe_video_placement(src, clip.width, clip.height)
     if not partial:
         plan = ffmpeg.plan_streams(source_streams, out, 1, audio=args.audio, subtitles=args.subtitles)
-    else:  # parts start at 0 (they are joined in order); `join --audio-from` restores the start
+    if partial or not (plan.audio or plan.subtitles):
+        # nothing to keep in sync with (parts start at 0: `join --audio-from` restores the offset)
         placement = ffmpeg.VideoPlacement(0.0, placement.aspect)
     cmd = [
         exe,

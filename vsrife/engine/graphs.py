@@ -69,14 +69,15 @@ class CudaGraphs:
         key = _key(inputs)
         entry = self._graphs.get(key)
         if entry is None:
-            previous = torch.cuda.current_stream(self.device)
+            previous, previous_device = torch.cuda.current_stream(self.device), torch.cuda.current_device()
             try:
                 with _CAPTURE_LOCK:
                     entry = self._capture(inputs)
             except Exception as exc:
                 # a failed capture can leave this thread on the capture stream (torch restores it after
                 # capture_end, which is what failed): back to the stream the engine's other work uses
-                torch.cuda.set_stream(previous)
+                torch.cuda.set_stream(previous)  # (this also makes the stream's device current)
+                torch.cuda.set_device(previous_device)
                 with contextlib.suppress(RuntimeError):  # a sticky error surfaces again in the eager call
                     torch.cuda.synchronize(self.device)
                 self.disabled = f"{type(exc).__name__}: {exc}"

@@ -45,7 +45,7 @@ core = vs.core
 # (copies from / into the frames' own pageable memory). benchmarks/gpu_bench.py measures both.
 _TRANSFER = "pinned"
 # Prepare source frame i + 2 while the GPU interpolates pair (i, i + 1). None: on for CUDA unless the clip
-# is a live stream (see _live_clip; there the extra request fails past the end of the file and ends playback).
+# is a live stream (see default_lookahead; there the extra request fails past the file's end and ends playback).
 _LOOKAHEAD: bool | None = None
 # Run ahead: with the look-ahead frame at hand, also start the next pair's interpolation (network,
 # conversion, download) before writing this frame, so the GPU computes while the host copies pixels.
@@ -263,7 +263,7 @@ class _Renderer:
             return self._render(n, f)
         except ValueError as exc:  # frame props the conversion cannot honour (e.g. _Matrix=3)
             raise vs.Error(f"RIFE: frame {n}: {exc}") from None
-        except torch.OutOfMemoryError as exc:
+        except torch.cuda.OutOfMemoryError as exc:  # torch.OutOfMemoryError from torch 2.5 on: the same class
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else "out of memory"
             raise vs.Error(
                 f"RIFE: frame {n}: out of {self.engine.device.type.upper()} memory at {self.converter.width}x"

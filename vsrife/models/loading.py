@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import zipfile
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -281,6 +281,7 @@ def _check_metadata_spec(metadata: dict[str, Any], info: ModelInfo, origin: str)
         own = spec_from_dict(metadata["spec"])
     except ModelLoadError:
         return  # an unreadable record: the layout check alone decides, as for official files
+    own = replace(own, teacher=info.spec.teacher)  # whether block_tea was stored: training only
     if own != info.spec:
         diffs = ", ".join(
             f"{f.name} {getattr(own, f.name)!r} (model {info.name!r}: {getattr(info.spec, f.name)!r})"

@@ -475,8 +475,16 @@ def _seed_everything(seed: int) -> None:
 
 
 def _comparable(config: dict[str, Any]) -> dict[str, Any]:
-    """Config values as they act: ``crop [256]`` is ``[256, 256]``; ``arch_base`` only matters with ``arch``."""
+    """Config values as they act: ``crop [256]`` is ``[256, 256]``; ``arch_base`` only matters with ``arch``.
+
+    Runs from before ``lap_lowpass`` existed used the low-pass term and an L1 distillation at twice today's
+    ``l1`` scale: they read as the options that reproduce them, so a resume names exactly what to pass.
+    """
     out = dict(config)
+    if out and "lap_lowpass" not in out:
+        out["lap_lowpass"] = True
+        if out.get("distill_norm") == "l1" and isinstance(out.get("distill_weight"), int | float):
+            out["distill_weight"] = 2 * out["distill_weight"]
     for key in ("crop", "val_crop"):
         if isinstance(out.get(key), list) and len(out[key]) == 1:
             out[key] = out[key] * 2
