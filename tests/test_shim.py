@@ -221,8 +221,52 @@ def test_python_errors_surface_as_vs_error(model: str, message: str, stub_filter
 
 def test_missing_filter_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "vsrife.filter", types.SimpleNamespace())
-    with pytest.raises(vs.Error, match=r"vsrife\.RIFE: (.|\n)*cannot import vsrife\.filter\.RIFE"):
+    with pytest.raises(vs.Error, match=r"vsrife\.RIFE: (.|\n)*cannot import vsrife\.filter\.RIFE") as info:
         shim("vsrife").RIFE(vs.core.std.BlankClip(length=2))
+    assert "Traceback" not in str(info.value)  # a broken install is a user's problem to fix, said plainly
+
+
+@pytest.mark.parametrize(
+    ("path", "shown"),
+    [(b"/nonexistent\xff", "/nonexistent\\udcff"), ("/a\x00b", "/a\\x00b")],
+    ids=["undecodable-bytes", "nul"],
+)
+def test_messages_with_odd_characters_arrive_whole(path: bytes | str, shown: str) -> None:
+    """A path of bytes that are no UTF-8 (it turned the message into a traceback) or with a NUL (a C string
+    cut it there): the whole message arrives, those characters escaped."""
+    with pytest.raises(vs.Error) as info:
+        shim("rife").RIFE(vs.core.std.BlankClip(length=2), model_path=path)
+    assert str(info.value) == f"rife.RIFE: model_path {shown} does not exist"
+
+
+def test_bind_is_internal() -> None:
+    """Bind receives RIFE's entry point; called directly (from a thread that then ends) it parked the
+    function for the life of the process."""
+    import threading
+    import weakref
+
+    def entry(**kwargs: Any) -> dict[str, Any]:
+        return {}
+
+    ref, held = weakref.ref(entry), [entry]
+    errors: list[str] = []
+
+    def call() -> None:
+        try:
+            shim("rife").Bind(func=held[0])
+        except vs.Error as exc:
+            errors.append(str(exc))
+
+    worker = threading.Thread(target=call)
+    worker.start()
+    worker.join()
+    assert errors and "internal to RIFE" in errors[0]
+    held.clear()
+    del entry
+    import gc
+
+    gc.collect()
+    assert ref() is None
 
 
 def test_vspipe_forwards_without_import(tmp_path: Path) -> None:

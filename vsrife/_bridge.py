@@ -16,6 +16,12 @@ WHOLE = ("factor_num", "factor_den", "fps_num", "fps_den", "ensemble", "sc", "sk
 """Integer and boolean arguments of RIFE (float in the plugin signature; whole numbers only)."""
 
 
+def _message(text: str) -> str:
+    """``text`` as the glue can hand it to C: undecodable path bytes escaped (``\\udcff``), NUL spelt ``\\x00``
+    (a C string would end there)."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\0", "\\x00")
+
+
 def _entry(**kwargs: Any) -> dict[str, vs.VideoNode | str]:
     """Run :func:`vsrife.filter.RIFE` with the plugin call's arguments."""
     # VapourSynth hands `data` arguments over as str or, without a UTF-8 hint, as bytes.
@@ -26,18 +32,18 @@ def _entry(**kwargs: Any) -> dict[str, vs.VideoNode | str]:
         value = args.get(key)
         if isinstance(value, float):
             if not value.is_integer():
-                return {"user_error": f"{key} must be a whole number, got {value:g}"}
+                return {"user_error": _message(f"{key} must be a whole number, got {value:g}")}
             args[key] = int(value)
     try:
         from vsrife.filter import RIFE
-    except ImportError as error:
-        raise vs.Error(f"vsrife: cannot import vsrife.filter.RIFE ({type(error).__name__}: {error})") from None
+    except (ImportError, OSError) as error:  # OSError: e.g. a torch install missing one of its libraries
+        return {"user_error": _message(f"cannot import vsrife.filter.RIFE ({type(error).__name__}: {error})")}
     try:
         clip = RIFE(**args)
     except vs.Error as error:
         # A user error: hand the plain message back (the C side prefixes "<namespace>.RIFE: "); other
         # exceptions are bugs and keep the traceback the glue attaches.
-        return {"user_error": str(error).removeprefix("RIFE: ")}
+        return {"user_error": _message(str(error).removeprefix("RIFE: "))}
     if not isinstance(clip, vs.VideoNode):
         raise vs.Error(f"vsrife.filter.RIFE returned {type(clip).__name__}, expected a VideoNode")
     return {"clip": clip}

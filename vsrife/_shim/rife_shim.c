@@ -109,11 +109,15 @@ static int python_available(void) {
 static char *python_error_text(void) {
     PyObject *type = NULL, *value = NULL, *tb = NULL;
     py.Err_Fetch(&type, &value, &tb);
+    /* each lookup that fails leaves an exception set: cleared before the next CPython call */
     PyObject *name = type ? py.Object_GetAttrString(type, "__name__") : NULL;
+    if (!name) py.Err_Clear();
     PyObject *text = value ? py.Object_Str(value) : NULL;
+    if (!text) py.Err_Clear();
     const char *n = name ? py.Unicode_AsUTF8(name) : NULL;
-    const char *t = text ? py.Unicode_AsUTF8(text) : NULL;
-    py.Err_Clear(); /* in case one of the lookups above failed */
+    if (!n) py.Err_Clear();
+    const char *t = text ? py.Unicode_AsUTF8(text) : NULL; /* NULL for text with lone surrogates */
+    if (!t) py.Err_Clear();
     size_t len = strlen(n ? n : "Exception") + strlen(t ? t : "") + 3;
     char *msg = malloc(len);
     if (msg) snprintf(msg, len, "%s: %s", n ? n : "Exception", t ? t : "");
@@ -147,10 +151,14 @@ static void set_error(VSMap *out, const VSAPI *vsapi, const char *ns, const char
 
 static _Thread_local VSFunction *bound_func;
 static _Thread_local VSCore *bound_core;
+static _Thread_local int binding; /* set while RIFE() waits for vsrife._bridge.bind() on this thread */
 
 static void VS_CC bind_create(const VSMap *in, VSMap *out, void *user_data, VSCore *core, const VSAPI *vsapi) {
-    (void)out;
     (void)user_data;
+    if (!binding) { /* a direct call would park a function on a thread that may never call RIFE */
+        vsapi->mapSetError(out, "Bind: internal to RIFE (it receives RIFE's Python entry point); call RIFE");
+        return;
+    }
     if (bound_func) vsapi->freeFunction(bound_func);
     bound_func = vsapi->mapGetFunction(in, "func", 0, NULL);
     bound_core = core;
@@ -165,8 +173,10 @@ static VSFunction *bind_entry_point(VSMap *out, const char *ns, VSCore *core, co
 
     char *py_error = NULL;
     int gil = py.GILState_Ensure();
+    binding = 1;
     PyObject *module = py.Import_ImportModule("vsrife._bridge");
     PyObject *result = module ? py.Object_CallMethod(module, "bind", "s", ns) : NULL;
+    binding = 0;
     if (!result) py_error = python_error_text();
     py.DecRef(result);
     py.DecRef(module);
