@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 from types import TracebackType
 
+from vsrife._files import new_file_mode
 from vsrife.cli.errors import UsageError
 
 __all__ = ["AtomicOutput", "check_output", "check_report", "write_text_atomically"]
@@ -67,9 +68,7 @@ def _mode(target: Path) -> int:
     """The replaced file's permissions, else 0666 minus the umask (what a plain open() would give)."""
     if target.exists():
         return target.stat().st_mode & 0o7777
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
+    return new_file_mode()
 
 
 class AtomicOutput:

