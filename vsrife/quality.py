@@ -9,6 +9,7 @@ two neighbours and repeating frame k.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,6 +55,17 @@ SSIM_WINDOW = 11
 """Side of the SSIM window: frames must be at least this wide and high."""
 
 
+def _mean_ssim(a: Tensor, b: Tensor, blur: Callable[[Tensor], Tensor]) -> float:
+    """Mean of the SSIM map whose local statistics ``blur`` (the Gaussian window) averages; images in [0, 1]."""
+    mu_a, mu_b = blur(a), blur(b)
+    saa = blur(a * a) - mu_a**2
+    sbb = blur(b * b) - mu_b**2
+    sab = blur(a * b) - mu_a * mu_b
+    c1, c2 = 0.01**2, 0.03**2
+    m = ((2 * mu_a * mu_b + c1) * (2 * sab + c2)) / ((mu_a**2 + mu_b**2 + c1) * (saa + sbb + c2))
+    return float(m.mean())
+
+
 def ssim(a: Tensor, b: Tensor) -> float:
     """Mean SSIM (Gaussian window 11, sigma 1.5, per channel) of (N, C, H, W) images in [0, 1]."""
     a, b = a.float(), b.float()
@@ -64,13 +76,7 @@ def ssim(a: Tensor, b: Tensor) -> float:
     def blur(x: Tensor) -> Tensor:
         return F.conv2d(x, win, groups=c)
 
-    mu_a, mu_b = blur(a), blur(b)
-    saa = blur(a * a) - mu_a**2
-    sbb = blur(b * b) - mu_b**2
-    sab = blur(a * b) - mu_a * mu_b
-    c1, c2 = 0.01**2, 0.03**2
-    m = ((2 * mu_a * mu_b + c1) * (2 * sab + c2)) / ((mu_a**2 + mu_b**2 + c1) * (saa + sbb + c2))
-    return float(m.mean())
+    return _mean_ssim(a, b, blur)
 
 
 def rife_ssim(a: Tensor, b: Tensor) -> float:
@@ -91,13 +97,7 @@ def rife_ssim(a: Tensor, b: Tensor) -> float:
             x = F.conv3d(x, k)
         return x
 
-    mu_a, mu_b = blur(a), blur(b)
-    saa = blur(a * a) - mu_a**2
-    sbb = blur(b * b) - mu_b**2
-    sab = blur(a * b) - mu_a * mu_b
-    c1, c2 = 0.01**2, 0.03**2
-    m = ((2 * mu_a * mu_b + c1) * (2 * sab + c2)) / ((mu_a**2 + mu_b**2 + c1) * (saa + sbb + c2))
-    return float(m.mean())
+    return _mean_ssim(a, b, blur)
 
 
 @dataclass(frozen=True)
