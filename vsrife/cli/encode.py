@@ -132,38 +132,33 @@ def _packed_yuv(name: str) -> tuple[int, str] | None:
     return None
 
 
-def _depth(name: str) -> int:
+def _traits(name: str) -> tuple[int, str]:
+    """(bits per component, chroma subsampling "420"/"422"/"444"...) of an ffmpeg pixel format name."""
     packed = _packed_yuv(name)
     if packed:
-        return packed[0]
+        return packed
+    m = re.search(r"(4[0-4][0-4]|41[01])", name)
+    chroma = m.group(1) if m else "444"
     m = re.search(r"(\d+)(?:le|be)$", name)
     if m is None:
-        return 8
+        return 8, chroma
     bits = int(m.group(1))  # per component, except packed RGB(A) names give the whole pixel (rgb48, rgba64)
     if name.startswith(("rgba", "bgra", "argb", "abgr")) and bits >= 32:
-        return bits // 4
+        return bits // 4, chroma
     if name.startswith(("rgb", "bgr")) and bits >= 24:
-        return bits // 3
-    return bits
-
-
-def _chroma(name: str) -> str:
-    packed = _packed_yuv(name)
-    if packed:
-        return packed[1]
-    m = re.search(r"(4[0-4][0-4]|41[01])", name)
-    return m.group(1) if m else "444"
+        return bits // 3, chroma
+    return bits, chroma
 
 
 def _choose_pix_fmt(supported: tuple[str, ...], source: str) -> str:
     """The encoder's pixel format closest to ``source``: same colour family, then depth (not lower where it
     can be helped), then chroma subsampling; the encoder's order breaks ties."""
-    family, depth, chroma = pix_fmt_family(source), _depth(source), _chroma(source)
+    family, (depth, chroma) = pix_fmt_family(source), _traits(source)
 
     def rank(name: str) -> tuple[int, int, int, int]:
-        d, other = _depth(name), pix_fmt_family(name)
+        (d, c), other = _traits(name), pix_fmt_family(name)
         kind = 0 if other == family else 2 if other == "gray" else 1  # colour before grey
-        return (kind, d < depth, abs(d - depth), _chroma(name) != chroma)
+        return (kind, d < depth, abs(d - depth), c != chroma)
 
     plain = [f for f in supported if not f.startswith(("yuvj", "yuva", "gbra", "rgba", "bgra", "ya"))]
     return min(plain or list(supported), key=rank)
@@ -177,7 +172,7 @@ def match_family(clip: vs.VideoNode, pix_fmt: str) -> vs.VideoNode:
     then describe the result. GRAY and the same family pass unchanged (no matrix involved).
     """
     fmt, want = clip.format, pix_fmt_family(pix_fmt)
-    bits = 8 if fmt.sample_type == vs.INTEGER and fmt.bits_per_sample == 8 and _depth(pix_fmt) <= 8 else 16
+    bits = 8 if fmt.sample_type == vs.INTEGER and fmt.bits_per_sample == 8 and _traits(pix_fmt)[0] <= 8 else 16
     if want == "rgb" and fmt.color_family == vs.YUV:
         # untagged (absent or 2, "unspecified", as BestSource reports it): BT.709, as the filter reads it
         tagged = clip.get_frame(0).props.get("_Matrix", 2) != 2
