@@ -158,8 +158,8 @@ class VideoPlacement:
         return out
 
 
-def probe_video_placement(path: Path, width: int, height: int) -> VideoPlacement:
-    """:class:`VideoPlacement` of ``path``'s first video stream (``width`` x ``height`` as decoded)."""
+def probe_video_placement(path: Path, size: tuple[int, int] | None = None) -> VideoPlacement:
+    """:class:`VideoPlacement` of ``path``'s first video stream; its aspect only with ``size`` (as decoded)."""
     data = ffprobe_json(path, "-show_entries", "format=start_time:stream=codec_type,start_time,sample_aspect_ratio")
     streams = data.get("streams") or []
     video = next((s for s in streams if s.get("codec_type") == "video"), None)
@@ -179,8 +179,8 @@ def probe_video_placement(path: Path, width: int, height: int) -> VideoPlacement
     aspect = None
     text = str(video.get("sample_aspect_ratio", "")) if video else ""
     num, _, den = text.partition(":")
-    if num.isdigit() and den.isdigit() and int(num) > 0 and int(den) > 0 and int(num) != int(den):
-        aspect = Fraction(int(num), int(den)) * Fraction(width, height)
+    if size and num.isdigit() and den.isdigit() and int(num) > 0 and int(den) > 0 and int(num) != int(den):
+        aspect = Fraction(int(num), int(den)) * Fraction(*size)
     return VideoPlacement(start, aspect)
 
 

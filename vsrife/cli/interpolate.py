@@ -177,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
     props = tags_from.get_frame(0).props  # the output's colour tags (a source frame: no network run)
     plan = ffmpeg.StreamPlan()
     source_streams = ffmpeg.probe_streams(src)
-    placement = ffmpeg.probe_video_placement(src, clip.width, clip.height)
+    placement = ffmpeg.probe_video_placement(src, (clip.width, clip.height))
     if not partial:
         plan = ffmpeg.plan_streams(source_streams, out, 1, audio=args.audio, subtitles=args.subtitles)
     if partial or not (plan.audio or plan.subtitles):

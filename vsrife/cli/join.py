@@ -168,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
             lines += [f"file {_quote(p)}", f"duration {float(pi.frames / first.rate):.9f}"]
         listing.write_text("\n".join(lines) + "\n", encoding="utf-8")
         # the source's video may start after its audio: the joined video keeps that offset to it
-        placement = ffmpeg.probe_video_placement(source, 1, 1) if source is not None else None
+        placement = ffmpeg.probe_video_placement(source) if source is not None else None
         cmd = [
             exe,
             *ffmpeg.QUIET,
