@@ -166,6 +166,68 @@ def test_encoder_options() -> None:
         encoder_info("aac")
 
 
+def test_default_preset_only_where_the_encoder_names_it() -> None:
+    """SVT-AV1's presets are numbers: "-preset medium" made every libsvtav1 encode fail at the test encode."""
+    from vsrife.cli.encode import video_args
+
+    svt = encoder_info("libsvtav1") if "libsvtav1" in _encoders() else None
+    if svt is None:
+        pytest.skip("this ffmpeg has no libsvtav1")
+    assert svt.accepts("preset", "8") and not svt.accepts("preset", "medium")
+    args, _, _ = video_args(svt, "yuv420p10le", _enc_args())
+    assert "-preset" not in args and args[-2:] == ["-crf", "18"]
+    args, _, _ = video_args(svt, "yuv420p10le", _enc_args(preset="6"))
+    assert args[-2:] == ["-preset", "6"]
+    x265 = encoder_info("libx265")
+    assert x265.accepts("preset", "medium") and x265.kinds["preset"][0] == "string"
+
+
+def _encoders() -> str:
+    import subprocess
+
+    return subprocess.run(["ffmpeg", "-hide_banner", "-encoders"], capture_output=True, text=True).stdout
+
+
+_HDR10 = {
+    "MasteringDisplayPrimariesX": [0.68, 0.265, 0.15],  # R, G, B as BestSource reports them
+    "MasteringDisplayPrimariesY": [0.32, 0.69, 0.06],
+    "MasteringDisplayWhitePointX": 0.3127,
+    "MasteringDisplayWhitePointY": 0.329,
+    "MasteringDisplayMaxLuminance": 1000.0,
+    "MasteringDisplayMinLuminance": 0.0001,
+    "ContentLightLevelMax": 1000,
+    "ContentLightLevelAverage": 400,
+}
+
+
+def test_hdr10_metadata_goes_to_the_encoder_parameters() -> None:
+    from vsrife.cli.encode import hdr_args
+
+    x265 = ["-c:v", "libx265", "-crf", "18"]
+    args, warnings = hdr_args(_HDR10, x265)
+    assert not warnings and args[:4] == x265
+    assert args[4:] == [
+        "-x265-params",
+        "master-display=G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,1):max-cll=1000,400",
+    ]
+    args, _ = hdr_args(_HDR10, ["-c:v", "libsvtav1"])
+    assert args[2:] == [
+        "-svtav1-params",
+        "mastering-display=G(0.265,0.69)B(0.15,0.06)R(0.68,0.32)WP(0.3127,0.329)L(1000,0.0001):content-light=1000,400",
+    ]
+    # the user's own parameters stay, and win where they set the same one
+    args, _ = hdr_args(_HDR10, [*x265, "-x265-params", "max-cll=500,100:keyint=10"])
+    assert args[-1].startswith("max-cll=500,100:keyint=10:master-display=G(13250,") and args.count("-x265-params") == 1
+    # only the content light level, or nothing: only that, or the arguments unchanged
+    light = {"ContentLightLevelMax": 800, "ContentLightLevelAverage": 0}
+    assert hdr_args(light, x265)[0][-1] == "max-cll=800,0"
+    assert hdr_args({"_Transfer": 16}, x265) == (x265, [])
+    assert hdr_args({**_HDR10, "MasteringDisplayPrimariesX": 0.5, "ContentLightLevelMax": 0}, x265) == (x265, [])
+    # encoders that cannot write it: said, not silently dropped
+    args, warnings = hdr_args(_HDR10, ["-c:v", "libx264"])
+    assert args == ["-c:v", "libx264"] and "not written by libx264" in warnings[0]
+
+
 @pytest.mark.parametrize(
     ("fmt_name", "y4m", "pix_fmt"),
     [

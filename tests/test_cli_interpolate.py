@@ -269,6 +269,51 @@ def test_non_square_samples_keep_their_shape(
     assert subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip() == "16:11"
 
 
+def _side_data(path: Path) -> dict[str, dict[str, object]]:
+    cmd = ["ffprobe", "-v", "error", "-select_streams", "v:0", "-read_intervals", "%+#1", "-show_frames",
+           "-show_entries", "frame=side_data_list:frame=color_transfer,color_primaries", "-of", "json", str(path)]  # fmt: skip
+    frame = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)["frames"][0]
+    found = {str(d["side_data_type"]): d for d in frame.get("side_data_list", [])}
+    return {**found, "tags": {k: frame.get(k) for k in ("color_transfer", "color_primaries")}}
+
+
+def _has_encoder(name: str) -> bool:
+    proc = subprocess.run(["ffmpeg", "-hide_banner", "-encoders"], capture_output=True, text=True, check=True)
+    return re.search(rf"^ \S+ {re.escape(name)} ", proc.stdout, re.M) is not None
+
+
+@pytest.mark.parametrize("codec", ["libx265", "libsvtav1"])
+def test_hdr10_source_keeps_its_mastering_metadata(
+    capsys: pytest.CaptureFixture[str], media: dict[str, Path], tmp_path: Path, codec: str
+) -> None:
+    """An HDR10 source's mastering display and content light level reach the output (the pipe carries no
+    side data: they went missing, leaving PQ video that players tone-map by guesswork). libsvtav1 also
+    checks that encoders whose presets are numbers get no "-preset medium" (it failed every encode)."""
+    if not _has_encoder(codec):
+        pytest.skip(f"this ffmpeg has no {codec}")
+    src = tmp_path / "hdr10.mkv"
+    display = "G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,1)"
+    ffmpeg("-i", media["carphone"], "-frames:v", "3", "-an", "-pix_fmt", "yuv420p10le", "-c:v", "libx265",
+           "-x265-params", f"log-level=error:master-display={display}:max-cll=1000,400", "-color_primaries",
+           "bt2020", "-color_trc", "smpte2084", "-colorspace", "bt2020nc", src)  # fmt: skip
+    source = _side_data(src)
+    assert "Mastering display metadata" in source, source
+    out = tmp_path / "out.mkv"
+    code, _, err = cli(capsys, "interpolate", src, "-o", out, "--codec", codec, *FAST)
+    assert code == 0, err
+    got = _side_data(out)
+    assert got["tags"] == {"color_transfer": "smpte2084", "color_primaries": "bt2020"}
+    light = got["Content light level metadata"]
+    assert (light["max_content"], light["max_average"]) == (1000, 400)
+    display_out, display_in = got["Mastering display metadata"], source["Mastering display metadata"]
+    for key in ("red_x", "green_y", "blue_x", "white_point_y", "max_luminance", "min_luminance"):
+        want = float(Fraction(str(display_in[key])))  # (AV1 stores the minimum luminance in 1/16384 cd/m²)
+        assert float(Fraction(str(display_out[key]))) == pytest.approx(want, rel=2e-3, abs=1 / 16384), key
+    # an encoder that cannot write it: a warning, not silence
+    code, _, err = cli(capsys, "interpolate", src, "-o", tmp_path / "x264.mkv", *FAST)
+    assert code == 0 and "HDR10 metadata" in err and "not written by libx264" in err, err
+
+
 def test_variable_rate_source_keeps_its_duration(
     capsys: pytest.CaptureFixture[str], media: dict[str, Path], tmp_path: Path
 ) -> None:

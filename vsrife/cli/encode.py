@@ -27,6 +27,7 @@ __all__ = [
     "PipeFormat",
     "color_args",
     "ffmpeg_pix_fmt",
+    "hdr_args",
     "match_family",
     "pipe_format",
     "pipe_pix_fmt",
@@ -263,6 +264,102 @@ def color_args(props: vs.FrameProps | dict[str, object]) -> list[str]:
     return out
 
 
+@dataclass(frozen=True)
+class HdrMetadata:
+    """HDR10 static metadata as BestSource and L-SMASH report it in frame props (all optional)."""
+
+    primaries: tuple[tuple[float, float], tuple[float, float], tuple[float, float]] | None  # R, G, B (x, y)
+    white_point: tuple[float, float] | None
+    luminance: tuple[float, float] | None  # (max, min) cd/m²
+    light_level: tuple[int, int] | None  # (MaxCLL, MaxFALL) cd/m²
+
+    @classmethod
+    def from_props(cls, props: vs.FrameProps | dict[str, object]) -> HdrMetadata | None:
+        def numbers(key: str, count: int) -> list[float] | None:
+            value = props.get(key)
+            values = list(value) if isinstance(value, (list, tuple)) else [value]
+            if len(values) != count or not all(isinstance(v, (int, float)) for v in values):
+                return None
+            return [float(v) for v in values]  # type: ignore[arg-type]
+
+        xs, ys = numbers("MasteringDisplayPrimariesX", 3), numbers("MasteringDisplayPrimariesY", 3)
+        wx, wy = numbers("MasteringDisplayWhitePointX", 1), numbers("MasteringDisplayWhitePointY", 1)
+        hi, lo = numbers("MasteringDisplayMaxLuminance", 1), numbers("MasteringDisplayMinLuminance", 1)
+        cll, fall = numbers("ContentLightLevelMax", 1), numbers("ContentLightLevelAverage", 1)
+        display = xs is not None and ys is not None and wx is not None and wy is not None and hi is not None
+        meta = cls(
+            ((xs[0], ys[0]), (xs[1], ys[1]), (xs[2], ys[2])) if display else None,  # type: ignore[index]
+            (wx[0], wy[0]) if display else None,  # type: ignore[index]
+            (hi[0], lo[0] if lo else 0.0) if display else None,  # type: ignore[index]
+            (int(cll[0]), int(fall[0] if fall else 0)) if cll and cll[0] > 0 else None,
+        )
+        return meta if meta.primaries or meta.light_level else None
+
+    def x265(self) -> list[str]:
+        """x265's ``master-display`` (chromaticity in 1/50000, luminance in 1/10000 cd/m²) and ``max-cll``."""
+        out = []
+        if self.primaries and self.white_point and self.luminance:
+            (r, g, b), wp = self.primaries, self.white_point
+
+            def xy(p: tuple[float, float]) -> str:
+                return f"({round(p[0] * 50000)},{round(p[1] * 50000)})"
+
+            hi, lo = (round(v * 10000) for v in self.luminance)
+            out.append(f"master-display=G{xy(g)}B{xy(b)}R{xy(r)}WP{xy(wp)}L({hi},{lo})")
+        if self.light_level:
+            out.append(f"max-cll={self.light_level[0]},{self.light_level[1]}")
+        return out
+
+    def svtav1(self) -> list[str]:
+        """SVT-AV1's ``mastering-display`` (plain numbers) and ``content-light``."""
+        out = []
+        if self.primaries and self.white_point and self.luminance:
+            (r, g, b), wp = self.primaries, self.white_point
+
+            def xy(p: tuple[float, float]) -> str:
+                return f"({p[0]:.5g},{p[1]:.5g})"
+
+            hi, lo = self.luminance
+            out.append(f"mastering-display=G{xy(g)}B{xy(b)}R{xy(r)}WP{xy(wp)}L({hi:.6g},{lo:.6g})")
+        if self.light_level:
+            out.append(f"content-light={self.light_level[0]},{self.light_level[1]}")
+        return out
+
+
+# encoder -> (its ffmpeg option for encoder-library parameters, the parameter a user may have set already)
+_HDR_PARAMS = {"libx265": ("-x265-params", "x265"), "libsvtav1": ("-svtav1-params", "svtav1")}
+
+
+def hdr_args(props: vs.FrameProps | dict[str, object], video: list[str]) -> tuple[list[str], list[str]]:
+    """``video`` (the ``-c:v ...`` arguments) with the source's HDR10 mastering-display and content-light
+    metadata added for encoders that can write it, and warnings.
+
+    The frames reach ffmpeg through a pipe, which carries no side data: without this an HDR10 source
+    would be encoded with its PQ/BT.2020 tags but no mastering metadata (displays then guess the
+    tone mapping). Parameters the user already gives in ``-x265-params``/``-svtav1-params`` win.
+    """
+    meta = HdrMetadata.from_props(props)
+    if meta is None:
+        return video, []
+    encoder = video[video.index("-c:v") + 1] if "-c:v" in video else ""
+    if encoder not in _HDR_PARAMS:
+        return video, [
+            f"the source's HDR10 metadata (mastering display, content light level) is not written by {encoder}: "
+            "use --codec libx265 or libsvtav1 to keep it"
+        ]
+    option, kind = _HDR_PARAMS[encoder]
+    ours = meta.x265() if kind == "x265" else meta.svtav1()
+    out = list(video)
+    if option in out[:-1]:  # the user's own parameters: add ours where they set none of the same name
+        i = len(out) - 1 - out[::-1].index(option)  # ffmpeg uses the last one
+        theirs = [p for p in out[i + 1].split(":") if p]
+        names = {p.split("=")[0] for p in theirs}
+        out[i + 1] = ":".join(theirs + [p for p in ours if p.split("=")[0] not in names])
+    else:
+        out += [option, ":".join(ours)]
+    return out, []
+
+
 def video_args(
     encoder: EncoderInfo, source_pix_fmt: str | None, args: argparse.Namespace
 ) -> tuple[list[str], list[str], str | None]:
@@ -305,8 +402,8 @@ def video_args(
             if name not in encoder.options:
                 raise UsageError(f"--{name} is not an option of encoder {encoder.name}; drop it or use --encoder-args")
             out += [f"-{name}", f"{value:g}" if isinstance(value, float) else str(value)]
-        elif name in encoder.options and not given & overrides:  # defaults yield to --encoder-args
-            out += [f"-{name}", str(default)]
+        elif encoder.accepts(name, str(default)) and not given & overrides:  # defaults yield to --encoder-args
+            out += [f"-{name}", str(default)]  # (only where they mean something: SVT-AV1's presets are numbers)
     return out + extra, warnings, pix_fmt
 
 

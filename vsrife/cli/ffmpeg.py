@@ -16,6 +16,7 @@ import tempfile
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 from vsrife.cli.errors import CliError, UsageError
@@ -69,6 +70,19 @@ class EncoderInfo:
     name: str
     pix_fmts: tuple[str, ...]
     options: frozenset[str]
+    # option -> its value type and named values ("preset" -> ("int", {"slow", "medium", ...}))
+    kinds: Mapping[str, tuple[str, frozenset[str]]] = field(default_factory=dict, compare=False)
+
+    def accepts(self, option: str, value: str) -> bool:
+        """Whether ``-option value`` is of a kind this encoder takes (not range-checked; a string takes any value)."""
+        kind, names = self.kinds.get(option, ("", frozenset()))
+        if kind in ("int", "int64", "float", "double"):
+            try:
+                float(value)
+            except ValueError:
+                return value in names
+            return True
+        return option in self.options and (kind == "string" or value in names)
 
 
 @functools.cache
@@ -84,8 +98,11 @@ def encoder_info(name: str) -> EncoderInfo:
         raise UsageError(f"{name!r} is an audio encoder; --codec needs a video encoder such as libx264 or ffv1")
     m = re.search(r"Supported pixel formats:\s*(.*)", text)
     pix_fmts = tuple(m.group(1).split()) if m else ()
-    options = frozenset(re.findall(r"^\s+-([\w:-]+)\s+<", text, re.M))
-    return EncoderInfo(name, pix_fmts, options)
+    kinds: dict[str, tuple[str, frozenset[str]]] = {}
+    for m in re.finditer(r"^( +)-([\w:-]+) +<(\w+)>[^\n]*\n((?:\1 +[\w.+-]+ [^\n]*\n)*)", text, re.M):
+        named = frozenset(line.split()[0] for line in m.group(4).splitlines())
+        kinds[m.group(2)] = (m.group(3), named)
+    return EncoderInfo(name, pix_fmts, frozenset(kinds), kinds)
 
 
 @dataclass(frozen=True)

@@ -129,7 +129,15 @@ def _constant_rate(src: Path, clip: vs.VideoNode, fps: Fraction) -> vs.VideoNode
 def run(args: argparse.Namespace) -> int:
     import vapoursynth as vs
 
-    from vsrife.cli.encode import color_args, match_family, pipe_format, pipe_pix_fmt, render_to_ffmpeg, video_args
+    from vsrife.cli.encode import (
+        color_args,
+        hdr_args,
+        match_family,
+        pipe_format,
+        pipe_pix_fmt,
+        render_to_ffmpeg,
+        video_args,
+    )
     from vsrife.filter.timing import Timing
 
     src = input_file(args.input)
@@ -204,8 +212,9 @@ def run(args: argparse.Namespace) -> int:
         cmd += ["-map_chapters", "1"]
     # (no -map_metadata:s mapping: it would stop ffmpeg copying the audio/subtitle streams' own tags)
     cmd += ffmpeg.video_stream_tags(source_streams)
+    vargs, hdr_warnings = hdr_args(props, vargs)
     cmd += [*vargs, *color_args(props), *placement.output_args()]
-    for w in warnings + plan.warnings:
+    for w in warnings + hdr_warnings + plan.warnings:
         warn(w)
     if partial:
         info(
