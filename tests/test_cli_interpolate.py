@@ -270,8 +270,9 @@ def test_non_square_samples_keep_their_shape(
 
 
 def _side_data(path: Path) -> dict[str, dict[str, object]]:
+    entries = "frame=side_data_list:frame=color_transfer,color_primaries"
     cmd = ["ffprobe", "-v", "error", "-select_streams", "v:0", "-read_intervals", "%+#1", "-show_frames",
-           "-show_entries", "frame=side_data_list:frame=color_transfer,color_primaries", "-of", "json", str(path)]  # fmt: skip
+           "-show_entries", entries, "-of", "json", str(path)]  # fmt: skip
     frame = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)["frames"][0]
     found = {str(d["side_data_type"]): d for d in frame.get("side_data_list", [])}
     return {**found, "tags": {k: frame.get(k) for k in ("color_transfer", "color_primaries")}}

