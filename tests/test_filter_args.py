@@ -127,7 +127,6 @@ CASES: list[tuple[str, Any, Callable[[], Any], list[str]]] = [
         _clip,
         ["ensemble", "4.21"],
     ),
-    ("one-frame", {}, lambda: _clip(length=1), ["clip", "at least 2 frames", "got 1"]),
     (
         "variable-format-blank",
         {},
@@ -224,6 +223,29 @@ def test_python_only_type_errors_name_the_parameter() -> None:
             vsrife.RIFE(clip, **kwargs)
     with pytest.raises(vs.Error, match="clip"):
         vsrife.RIFE(None)  # type: ignore[arg-type]
+
+
+def test_python_takes_what_the_plugin_takes() -> None:
+    """Paths as ``os.PathLike`` and integers of numpy's types, as ``core.rife.RIFE`` converts them: the Python
+    function refused them ("model_path must be a string, got PosixPath(...)")."""
+    import numpy as np
+
+    from vsrife.models import store
+
+    clip = _clip()
+    out = vsrife.RIFE(clip, factor_num=np.int64(3), factor_den=np.int32(1), threads=np.uint8(1), scale=np.float32(0.5))
+    assert out.num_frames == 30 and out.fps == 75
+    out = vsrife.RIFE(clip, fps_num=np.int64(50), fps_den=np.int16(1), sc_threshold=np.float32(0.1))
+    assert out.num_frames == 20
+    folder = store.locate("3.6")
+    if folder is not None:
+        assert vsrife.RIFE(clip, model_path=Path(folder) / "flownet.pkl").num_frames == 20
+    with pytest.raises(vs.Error, match="model_path must be a path, got an empty string"):
+        vsrife.RIFE(clip, model_path="")
+    with pytest.raises(vs.Error, match="factor_num must be a positive integer"):
+        vsrife.RIFE(clip, factor_num=np.float64(2.0))  # a float stays a float, as for int arguments
+    with pytest.raises(vs.Error, match="threads must be"):
+        vsrife.RIFE(clip, threads=np.True_)
 
 
 def test_valid_arguments_build_through_both_entry_points() -> None:

@@ -185,3 +185,48 @@ def test_unspecified_matrix_means_bt709(base: vs.VideoNode) -> None:
     a = core.rife.RIFE(core.std.SetFrameProps(pair, _Matrix=2)).get_frame(1)
     b = core.rife.RIFE(core.std.SetFrameProps(pair, _Matrix=1)).get_frame(1)
     assert same_pixels(a, b)
+
+
+def _moving_square(fmt: int, frames: int = 3) -> vs.VideoNode:
+    """A 16x16 square moving 16 px to the right per frame on black (full-range values)."""
+
+    def draw(n: int, f: vs.VideoFrame) -> vs.VideoFrame:
+        out = f.copy()
+        for p in range(out.format.num_planes):
+            a = np.asarray(out[p])
+            a[:] = 0
+            a[24:40, 16 + 16 * n : 32 + 16 * n] = 255
+        return out
+
+    blank = core.std.BlankClip(width=128, height=64, format=fmt, length=frames, fpsnum=24)
+    return core.std.SetFrameProps(core.std.ModifyFrame(blank, blank, draw), _Range=1)
+
+
+def test_alpha_mask_is_interpolated_with_the_frame(base: vs.VideoNode) -> None:
+    """Generated frames carried their left frame's ``_Alpha``: a moving object's mask stayed behind it. Now
+    the mask is interpolated by the network like a grey picture (equal to RIFE on the mask clip itself),
+    and mixed at t where the colour is mixed (a cut with on_cut="blend")."""
+    alpha = _moving_square(vs.GRAY8)
+    clip = core.std.ClipToProp(_moving_square(vs.RGB24), alpha, prop="_Alpha")
+    out = core.rife.RIFE(clip)
+    generated = out.get_frame(1)
+    assert generated.props["VsrifeAction"] == "interpolate"
+
+    def columns(plane: object) -> tuple[int, int]:
+        cols = np.nonzero(np.asarray(plane)[32] > 127)[0]
+        return int(cols.min()), int(cols.max())
+
+    mask = generated.props["_Alpha"]
+    assert columns(generated[0]) == columns(mask[0]) == (24, 39)  # both half way (the left one: 16..31)
+    assert same_pixels(mask, core.rife.RIFE(alpha).get_frame(1))
+    assert same_pixels(out.get_frame(2).props["_Alpha"], alpha.get_frame(1))  # source frames keep their own
+    # on real footage across a cut: colour and mask both mixed at t
+    shots = core.resize.Bicubic(base[29:31], format=vs.RGB24)  # bikes cuts between 29 and 30
+    mask_clip = core.std.SetFrameProps(core.std.ShufflePlanes(shots, 1, vs.GRAY), _Range=1)
+    cut = core.rife.RIFE(core.std.ClipToProp(shots, mask_clip, prop="_Alpha"), on_cut="blend").get_frame(1)
+    assert cut.props["VsrifeAction"] == "cut"
+    a, b = (np.asarray(mask_clip.get_frame(k)[0], np.float32) for k in (0, 1))
+    assert np.array_equal(np.asarray(cut.props["_Alpha"][0]), np.rint((a + b) / 2).astype(np.uint8))
+    # a mask on one neighbour only: none rather than a stale one
+    partial = core.std.ClipToProp(clip[0], alpha[0], prop="_Alpha") + clip[1:].std.RemoveFrameProps("_Alpha")
+    assert "_Alpha" not in core.rife.RIFE(partial).get_frame(1).props

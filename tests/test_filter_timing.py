@@ -149,6 +149,25 @@ def test_frames_after_the_last_source_frame_repeat_it(bikes_small: vs.VideoNode,
     assert not same_pixels(clip.get_frame(2), last)  # the footage does move
 
 
+@pytest.mark.parametrize("fpsnum", [24, 0])
+@pytest.mark.parametrize(("num", "den"), [(2, 1), (5, 2), (999999, 400000)])  # the last: per-frame mapping
+def test_one_frame_clip_gives_its_frame_repeated(fpsnum: int, num: int, den: int) -> None:
+    """A one-frame shot (scene-by-scene processing) gives ceil(factor) copies spanning its duration; it was
+    refused."""
+    clip = _blank(1, fpsnum, 1).std.SetFrameProps(_DurationNum=1, _DurationDen=10, _AbsoluteTime=2.0)
+    clip = core.std.Expr(clip, [f"x {v} +" for v in (10, 20, 30)])  # not the blank colour
+    out = core.rife.RIFE(clip, factor_num=num, factor_den=den)
+    assert out.num_frames == math.ceil(Fraction(num, den))
+    assert out.fps == (Fraction(fpsnum * num, den) if fpsnum else 0)
+    frames = [out.get_frame(n) for n in range(out.num_frames)]
+    assert all(same_pixels(f, clip.get_frame(0)) for f in frames)
+    if fpsnum == 0:
+        assert sum(duration(f) for f in frames) == Fraction(1, 10)
+        assert [f.props["_AbsoluteTime"] for f in frames] == pytest.approx(
+            [2 + n * den / num / 10 for n in range(out.num_frames)]
+        )
+
+
 def _hashes(out: vs.VideoNode, order: list[int], threads: int, concurrent: bool) -> dict[int, str]:
     """Digests of the frames of ``out`` requested in ``order`` with ``threads`` VapourSynth threads."""
     before = core.num_threads

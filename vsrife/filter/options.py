@@ -6,11 +6,14 @@ Each error names the parameter and what it accepts; the filter turns them into `
 from __future__ import annotations
 
 import math
+import numbers
+import os
 from dataclasses import dataclass
 from typing import Any
 
 from vsrife.engine.interpolator import SCALES, TIMESTEP_MODES
 from vsrife.filter.scenechange import DEFAULT_SC_THRESHOLD, SC_METHODS
+from vsrife.filter.timing import as_int
 
 __all__ = ["CUT_ACTIONS", "DEFAULT_SKIP_THRESHOLD", "MAX_THREADS", "FilterOptions"]
 
@@ -35,10 +38,13 @@ def _text(name: str, value: Any, allowed: tuple[str, ...] | None = None) -> str:
     return text.lower() if allowed is not None else text
 
 
-def _nonempty(name: str, value: Any) -> str:
+def _path(name: str, value: Any) -> str:
+    """A path given as text, bytes or any ``os.PathLike`` (``pathlib.Path``)."""
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
     text = _text(name, value)
     if not text:  # Path("") is the current folder: never what an empty argument meant
-        raise ValueError(f"{name} must be a file or folder path, got an empty string")
+        raise ValueError(f"{name} must be a path, got an empty string")
     return text
 
 
@@ -49,12 +55,12 @@ def _flag(name: str, value: Any) -> bool:
 
 
 def _number(name: str, value: Any, lo: float, hi: float, lo_open: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"{name} must be a number, got {value!r}")
     try:
         v = float(value)
     except OverflowError:  # an int beyond float's range
-        v = math.inf if value > 0 else -math.inf
+        v = math.inf if math.trunc(value) > 0 else -math.inf
     if math.isnan(v):
         raise ValueError(f"{name} must be a number, got {value!r}")
     if v < lo or v > hi or (lo_open and v == lo):
@@ -109,13 +115,14 @@ class FilterOptions:
     ) -> FilterOptions:
         if isinstance(scale, bool) or scale not in SCALES:
             raise ValueError(f"scale must be one of {', '.join(map(str, SCALES))}, got {scale!r}")
-        if isinstance(threads, bool) or not isinstance(threads, int) or not 0 <= threads <= MAX_THREADS:
+        thread_count = as_int(threads)
+        if thread_count is None or not 0 <= thread_count <= MAX_THREADS:
             raise ValueError(
                 f"threads must be a non-negative integer up to {MAX_THREADS} (0 = torch's default), got {threads!r}"
             )
         return cls(
             model=None if model is None else _text("model", model),
-            model_path=None if model_path is None else _nonempty("model_path", model_path),
+            model_path=None if model_path is None else _path("model_path", model_path),
             scale=float(scale),
             ensemble=_flag("ensemble", ensemble),
             sc=_flag("sc", sc),
@@ -127,8 +134,8 @@ class FilterOptions:
             device=_text("device", device),
             precision=_text("precision", precision, _PRECISIONS),
             timestep_mode=_text("timestep_mode", timestep_mode, TIMESTEP_MODES),
-            threads=threads,
+            threads=thread_count,
             torch_compile=_flag("torch_compile", torch_compile),
             trt=_flag("trt", trt),
-            trt_cache_dir=None if trt_cache_dir is None else _text("trt_cache_dir", trt_cache_dir) or None,
+            trt_cache_dir=None if trt_cache_dir is None else _path("trt_cache_dir", trt_cache_dir),
         )

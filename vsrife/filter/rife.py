@@ -148,8 +148,6 @@ def _build(
     if clip.format is None or clip.format.color_family == vs.UNDEFINED or clip.width == 0 or clip.height == 0:
         raise ValueError("clip must have a constant format and size (variable-format or variable-size clips)")
     fmt = PlaneFormat.from_vs(clip.format)
-    if clip.num_frames < 2:
-        raise ValueError(f"clip must have at least 2 frames, got {clip.num_frames}")
     opts = FilterOptions.parse(
         model=model, model_path=model_path, scale=scale, ensemble=ensemble, sc=sc, sc_threshold=sc_threshold,
         sc_method=sc_method, on_cut=on_cut, skip=skip, skip_threshold=skip_threshold, device=device,
@@ -197,7 +195,7 @@ def _selected(clip: vs.VideoNode, timing: Timing, lookahead: bool) -> list[vs.Vi
 
     Built from ``SelectEvery`` with one offset per output frame of a period: no Python per frame.
     """
-    shifted = clip[1:] + clip[-1]
+    shifted = clip[1:] + clip[-1] if clip.num_frames > 1 else clip  # frame i + 1, the last frame repeated
     cycle, offsets = timing.select_every()
     left = core.std.SelectEvery(clip, cycle=cycle, offsets=offsets, modify_duration=False)
     # Output frames at t = 0 take their left frame as "right" too, so they never request the next source
@@ -257,6 +255,7 @@ class _Renderer:
         self.pairs: OrderedDict[int, str] = OrderedDict()
         self.ahead: OrderedDict[tuple[int, Fraction], _Result] = OrderedDict()  # run-ahead results
         self.emitted: OrderedDict[tuple[int, Fraction], None] = OrderedDict()  # recently written, not redone
+        self.alpha_converters: dict[tuple[int, int, int], ColorConverter] = {}  # per _Alpha format and size
 
     def __call__(self, n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
         try:
@@ -289,6 +288,7 @@ class _Renderer:
                     "or, if it is progressive, mark it so with core.std.SetFieldBased(clip, 0)"
                 )
             out = self._stamp(self._new_frame(left), left, right, n, action)
+            self._alpha(out, left, right, float(t), blend=action == "cut")
             if action == "cut":
                 self._blend(out, left, right, float(t))
                 return out
@@ -445,6 +445,30 @@ class _Renderer:
             if np.issubdtype(dst.dtype, np.integer):
                 mixed = np.rint(mixed)
             np.copyto(dst, mixed.astype(dst.dtype))
+
+    def _alpha(self, out: vs.VideoFrame, left: vs.VideoFrame, right: vs.VideoFrame, t: float, blend: bool) -> None:
+        """A generated frame's ``_Alpha`` (the mask VapourSynth attaches to a frame), not the left one's: the
+        neighbours' masks interpolated by the network (as a grey picture: its own motion estimate, as the
+        colour one never sees the mask), or mixed at ``t`` where the colour is a blend (a cut)."""
+        a0, a1 = left.props.get("_Alpha"), right.props.get("_Alpha")
+        if not isinstance(a0, vs.VideoFrame):
+            return
+        shape = (a0.format.id, a0.width, a0.height)
+        if not isinstance(a1, vs.VideoFrame) or (a1.format.id, a1.width, a1.height) != shape:
+            del out.props["_Alpha"]  # no mask to interpolate with: none rather than a wrong one
+            return
+        mixed = core.create_video_frame(a0.format, a0.width, a0.height)
+        if blend:
+            self._blend(mixed, a0, a1, t)
+        else:
+            conv = self.alpha_converters.get(shape)
+            if conv is None:
+                conv = ColorConverter(PlaneFormat.from_vs(a0.format), a0.width, a0.height, self.engine.device)
+                self.alpha_converters[shape] = conv
+            full = {"_Range": 1}  # a mask's 0 and maximum mean transparent and opaque: never limited range
+            f0, f1 = (self.engine.prepare(conv.to_rgb(_planes(a), full)) for a in (a0, a1))  # uncached
+            self._write(mixed, _Result(conv.from_rgb(self.engine.interpolate_prepared(f0, f1, t), full), None))
+        out.props["_Alpha"] = mixed
 
     def _download(self, planes: list[torch.Tensor]) -> _Result:
         """Start copying CUDA result planes into fresh pinned buffers (asynchronous; torch's pinned

@@ -12,10 +12,11 @@ last frame.
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass
 from fractions import Fraction
 
-__all__ = ["MAX_FRAMES", "Timing", "rate_factor"]
+__all__ = ["MAX_FRAMES", "Timing", "as_int", "rate_factor"]
 
 MAX_FRAMES = 2**31 - 1
 
@@ -28,8 +29,7 @@ def rate_factor(
     src_fps: Fraction,
 ) -> Fraction:
     """The rate multiplier from either factor_* or a target fps_*; raises ValueError naming the parameter."""
-    for name, value in (("factor_num", factor_num), ("factor_den", factor_den)):
-        _check_rate_int(name, value)
+    factor_num, factor_den = _rate_int("factor_num", factor_num), _rate_int("factor_den", factor_den)
     if (fps_num is None) != (fps_den is None):
         raise ValueError("fps_num and fps_den must be given together (target rate = fps_num / fps_den)")
     if fps_num is not None and fps_den is not None:
@@ -37,8 +37,7 @@ def rate_factor(
             raise ValueError(
                 f"give either factor_num/factor_den ({factor_num}/{factor_den}) or fps_num/fps_den, not both"
             )
-        for name, value in (("fps_num", fps_num), ("fps_den", fps_den)):
-            _check_rate_int(name, value)
+        fps_num, fps_den = _rate_int("fps_num", fps_num), _rate_int("fps_den", fps_den)
         if src_fps == 0:
             raise ValueError(
                 "fps_num/fps_den need a clip with a known frame rate, but this clip has fps 0 (variable frame "
@@ -55,10 +54,22 @@ def rate_factor(
     return factor
 
 
-def _check_rate_int(name: str, value: object) -> None:
+def as_int(value: object) -> int | None:
+    """``value`` as an ``int`` if it is an integer of any type (numpy's too; not a bool), else None."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+
+
+def _rate_int(name: str, value: object) -> int:
     # VapourSynth keeps rates as 64-bit fractions: bounded terms keep src rate x factor representable
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_FRAMES:
+    number = as_int(value)
+    if number is None or not 1 <= number <= MAX_FRAMES:
         raise ValueError(f"{name} must be a positive integer up to {MAX_FRAMES}, got {value!r}")
+    return number
 
 
 @dataclass(frozen=True)
