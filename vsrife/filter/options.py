@@ -54,13 +54,18 @@ def _flag(name: str, value: Any) -> bool:
     raise ValueError(f"{name} must be a boolean (True/False or 1/0), got {value!r}")
 
 
+def _real(value: Any) -> bool:
+    """A real number of any type (numpy's too), not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def _number(name: str, value: Any, lo: float, hi: float, lo_open: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if not _real(value):
         raise ValueError(f"{name} must be a number, got {value!r}")
     try:
         v = float(value)
     except OverflowError:  # an int beyond float's range
-        v = math.inf if math.trunc(value) > 0 else -math.inf
+        v = math.inf if value > 0 else -math.inf
     if math.isnan(v):
         raise ValueError(f"{name} must be a number, got {value!r}")
     if v < lo or v > hi or (lo_open and v == lo):
