@@ -337,6 +337,16 @@ def test_infer_from_files(tmp_path: Path) -> None:
     v425 = _save(_weights("4.25"), tmp_path / "425")
     loaded = load_model(model_path=v425)
     assert loaded.name in ("4.25", "4.26") and sorted(loaded.equivalent) == ["4.25", "4.26"]
+    # one network, several versions: the file's name says which (messages named 4.26 for flownet_v4.25.pkl)
+    newest = loaded.name
+    for folder, file_name, name in (
+        (v425, "flownet_v4.25.pkl", "4.25"),
+        (v425, "rife-4.26.pth", "4.26"),
+        (v414, "flownet_v4.15.pkl", "4.15"),
+        (v425, "flownet_v4.2.pkl", newest),  # no version of this network: the newest
+    ):
+        (tmp_path / file_name).write_bytes((folder / "flownet.pkl").read_bytes())
+        assert load_model(model_path=tmp_path / file_name).name == name, file_name
 
     paper = _save(_weights("paper"), tmp_path / "paper")  # carries block_tea, like the official file
     assert load_model(model_path=paper).name == "paper"

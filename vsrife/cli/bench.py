@@ -177,12 +177,14 @@ def _model_label(args: argparse.Namespace) -> str:
 
     if args.model or not args.model_path:
         return str(args.model or DEFAULT_MODEL)
-    read = {name: read_state_dict(path) for name, path in resolve_files(args.model_path).items()}
+    paths = resolve_files(args.model_path)
+    read = {name: read_state_dict(path) for name, path in paths.items()}
     meta = read["flownet.pkl"][1]
     if "spec" in meta:  # a vsrife-trained network
         return str(meta.get("name", "custom"))
     try:
-        return infer_model({name: state for name, (state, _) in read.items()}, str(args.model_path))[0].name
+        states = {name: state for name, (state, _) in read.items()}
+        return infer_model(states, str(args.model_path), paths["flownet.pkl"].name)[0].name
     except ModelLoadError:
         return Path(args.model_path).name
 

@@ -12,6 +12,7 @@ Without an explicit version, the version is inferred from the layout when that i
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 from dataclasses import dataclass, field, fields, replace
 from functools import lru_cache
@@ -235,8 +236,12 @@ def _specs() -> list[tuple[ArchSpec, list[ModelInfo]]]:
     return list(groups.items())
 
 
-def infer_model(states: dict[str, dict[str, Tensor]], origin: str) -> tuple[ModelInfo, list[str]]:
-    """Find the registered version whose layout fits ``states`` exactly: (info, equivalent names)."""
+def infer_model(states: dict[str, dict[str, Tensor]], origin: str, file_name: str = "") -> tuple[ModelInfo, list[str]]:
+    """Find the registered version whose layout fits ``states`` exactly: (info, equivalent names).
+
+    Versions with one network (4.25 and 4.26) cannot be told apart by their tensors: the one that
+    ``file_name`` names (``flownet_v4.25.pkl``, ``rife-4.25.pth``) is chosen, else the newest.
+    """
     fits = []
     for spec, infos in _specs():
         expected = layout(spec)
@@ -253,7 +258,8 @@ def infer_model(states: dict[str, dict[str, Tensor]], origin: str) -> tuple[Mode
         names = [i.name for _, infos in fits for i in infos]
         raise ModelLoadError(f"{origin}: the layout fits several different networks ({names}); pass model=...")
     spec, infos = fits[0]
-    return infos[-1], [i.name for i in infos]
+    named = [i for i in infos if re.search(rf"(?<![\d.]){re.escape(i.name)}(?![\d]|\.\d|\.lite|\.heavy)", file_name)]
+    return (named or infos)[-1], [i.name for i in infos]
 
 
 def _check(states: dict[str, dict[str, Tensor]], paths: dict[str, Path], spec: ArchSpec, label: str) -> None:
@@ -358,7 +364,7 @@ def load_model(
         info = ModelInfo(str(metadata.get("name", "custom")), spec, str(metadata.get("summary", "vsrife-trained")),
                          (WeightFile("flownet.pkl"),), source="manual")  # fmt: skip
     elif info is None:
-        info, equivalent = infer_model(states, f"model_path {model_path}")
+        info, equivalent = infer_model(states, f"model_path {model_path}", paths["flownet.pkl"].name)
     else:
         _check_metadata_spec(metadata, info, f"model_path {model_path}")
     states = {name: states[name] for name, _ in info.spec.files if name in states}
