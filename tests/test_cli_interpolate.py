@@ -383,8 +383,11 @@ def test_encoder_failure_leaves_no_output(
     assert sorted(p.name for p in tmp_path.iterdir() if p.name != "bs") == ["fail.mp4"]
 
 
-def test_ctrl_c_leaves_no_output(media: dict[str, Path], tmp_path: Path) -> None:
-    """SIGINT to a running ``vsrife interpolate`` once progress shows: exit 130, no OUT, no temporary file."""
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGHUP], ids=["ctrl-c", "hangup"])
+def test_ctrl_c_leaves_no_output(media: dict[str, Path], tmp_path: Path, sig: signal.Signals) -> None:
+    """SIGINT (Ctrl-C) or SIGHUP (a closed terminal, a dropped ssh session: it left the temporary file, which
+    ffmpeg, in its own process group, then completed) to a running ``vsrife interpolate`` once progress
+    shows: exit 128 + signal, no OUT, no temporary file."""
     out = tmp_path / "long.mkv"
     src = tmp_path / "long_source.mp4"
     ffmpeg(
@@ -397,7 +400,7 @@ def test_ctrl_c_leaves_no_output(media: dict[str, Path], tmp_path: Path) -> None
         env=env,
         # A suite started in the background by a non-interactive shell (`cmd &`) ignores SIGINT, and
         # children inherit that; a user pressing Ctrl-C runs vsrife with the default disposition.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        preexec_fn=lambda: signal.signal(sig, signal.SIG_DFL),
     )
     assert proc.stderr is not None
     seen, began = b"", time.monotonic()
@@ -408,14 +411,14 @@ def test_ctrl_c_leaves_no_output(media: dict[str, Path], tmp_path: Path) -> None
             seen += chunk
             assert time.monotonic() - began < 300
         assert leftovers(tmp_path), "the render writes to a temporary file beside OUT"
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         rest = proc.stderr.read()
         code = proc.wait(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
     text = (seen + rest).decode(errors="replace")
-    assert code == 130, text[-800:]
+    assert code == 128 + sig, text[-800:]
     assert "interrupted; no partial output left behind" in text and "Traceback" not in text
     assert not out.exists() and leftovers(tmp_path) == []
 

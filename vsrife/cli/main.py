@@ -46,11 +46,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 class _Terminated(KeyboardInterrupt):
-    """SIGTERM, turned into an exception so that the same clean-up as for Ctrl-C runs."""
+    """SIGTERM or SIGHUP, turned into an exception so that the same clean-up as for Ctrl-C runs."""
+
+
+# job runners stop work with SIGTERM; a closed terminal or a dropped ssh session sends SIGHUP
+_STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
 def _terminate(signum: int, frame: Any) -> None:
-    raise _Terminated(f"signal {signum}")
+    raise _Terminated(signum)
 
 
 # The library's messages name its keyword arguments; on the command line they are options.
@@ -74,16 +78,20 @@ def _report(exc: BaseException, code: int) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (the console script passes it to ``sys.exit``)."""
     args = build_parser().parse_args(argv)
-    previous = None
+    previous: dict[int, Any] = {}
     if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, _terminate)  # job runners stop work with SIGTERM: clean up too
+        for sig in _STOP_SIGNALS:
+            if sig != getattr(signal, "SIGHUP", None) or signal.getsignal(sig) is not signal.SIG_IGN:  # nohup
+                previous[sig] = signal.signal(sig, _terminate)
     try:
         return int(args.run(args) or 0)
     except CliError as exc:
         return _report(exc, exc.exit_code)
     except KeyboardInterrupt as exc:
         print("\nvsrife: interrupted; no partial output left behind", file=sys.stderr)
-        return EXIT_TERMINATED if isinstance(exc, _Terminated) else EXIT_INTERRUPTED
+        if isinstance(exc, _Terminated):  # 128 + the signal, as a shell reports it (143 for SIGTERM)
+            return 128 + exc.args[0] if exc.args and isinstance(exc.args[0], int) else EXIT_TERMINATED
+        return EXIT_INTERRUPTED
     except OSError as exc:  # e.g. no permission to write beside OUT, disk full
         return _report(exc, EXIT_FAILURE)
     except Exception as exc:
@@ -91,8 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _report(exc, EXIT_FAILURE)
         raise
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":
