@@ -315,6 +315,56 @@ def test_hdr10_source_keeps_its_mastering_metadata(
     assert code == 0 and "HDR10 metadata" in err and "not written by libx264" in err, err
 
 
+def test_sources_that_need_a_word_before_any_work(
+    capsys: pytest.CaptureFixture[str], media: dict[str, Path], tmp_path: Path
+) -> None:
+    """Raw streams without timestamps render (they failed in the timestamp check); interlaced, size-changing
+    and audio-only sources get a message naming the problem and the way out (not a traceback at frame 1)."""
+    carphone = media["carphone"]
+    raw = tmp_path / "raw.h264"
+    ffmpeg("-i", carphone, "-frames:v", "4", "-an", "-c:v", "libx264", "-f", "h264", raw)
+    code, _, err = cli(capsys, "interpolate", raw, "-o", tmp_path / "raw.mkv", "--codec", "ffv1", *FAST)
+    assert code == 0 and "has no frame timestamps to check" in err and "read as constant-rate 29.97 fps" in err, err
+    assert int(_by_type(tmp_path / "raw.mkv")["video"][0]["nb_read_packets"]) == 8
+
+    interlaced = tmp_path / "interlaced.mp4"
+    ffmpeg("-i", carphone, "-frames:v", "4", "-an", "-c:v", "libx264", "-flags", "+ildct+ilme", "-x264opts",
+           "tff=1", "-field_order", "tt", interlaced)  # fmt: skip
+    code, _, err = cli(capsys, "interpolate", interlaced, "-o", tmp_path / "i.mkv", *FAST)
+    assert code == 1 and "is interlaced" in err and "--assume-progressive" in err and "Traceback" not in err, err
+    assert not (tmp_path / "i.mkv").exists()
+    code, _, err = cli(capsys, "interpolate", interlaced, "-o", tmp_path / "i.mkv", "--assume-progressive", *FAST)
+    assert code == 0, err
+
+    parts = []
+    for k, size in enumerate(("96x80", "128x96")):
+        parts.append(tmp_path / f"part{k}.ts")
+        ffmpeg("-f", "lavfi", "-i", f"testsrc2=size={size}:rate=24:d=1", "-c:v", "libx264", "-f", "mpegts", parts[-1])
+    listing = tmp_path / "parts.txt"
+    listing.write_text("".join(f"file '{p}'\n" for p in parts))
+    sizes = tmp_path / "sizes.ts"
+    ffmpeg("-f", "concat", "-safe", "0", "-i", listing, "-c", "copy", sizes)
+    code, _, err = cli(capsys, "interpolate", sizes, "-o", tmp_path / "s.mkv", *FAST)
+    assert code == 1 and "changes its frame size or pixel format mid-stream" in err, err
+
+    audio = tmp_path / "audio.m4a"
+    ffmpeg("-f", "lavfi", "-i", "sine=d=0.5", "-c:a", "aac", audio)
+    code, _, err = cli(capsys, "interpolate", audio, "-o", tmp_path / "a.mkv", *FAST)
+    assert code == 1 and "audio.m4a has no video stream" in err, err
+
+
+def test_vs_message_drops_the_callback_traceback() -> None:
+    from vsrife.cli.common import vs_message
+
+    text = (
+        '\nTraceback (most recent call last):\n  File "vapoursynth.pyx", line 4432, in vapoursynth.publicFunction\n'
+        '    raise vs.Error(f"RIFE: frame {n}: {exc}") from None\n'
+        "vapoursynth.Error: RIFE: frame 1: the clip is interlaced (_FieldBased=1); deinterlace it first\n"
+    )
+    assert vs_message(Exception(text)) == "RIFE: frame 1: the clip is interlaced (_FieldBased=1); deinterlace it first"
+    assert vs_message(Exception("VideoSource: plain message")) == "VideoSource: plain message"
+
+
 def test_variable_rate_source_keeps_its_duration(
     capsys: pytest.CaptureFixture[str], media: dict[str, Path], tmp_path: Path
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,7 +13,16 @@ if TYPE_CHECKING:
     import vapoursynth as vs
     from tqdm import tqdm
 
-__all__ = ["check_engine_options", "check_model", "info", "input_file", "open_source", "progress_bar", "warn"]
+__all__ = [
+    "check_engine_options",
+    "check_model",
+    "info",
+    "input_file",
+    "open_source",
+    "progress_bar",
+    "vs_message",
+    "warn",
+]
 
 
 def warn(message: str) -> None:
@@ -73,10 +83,31 @@ def open_source(path: Path) -> vs.VideoNode:
     from vsrife.filter.source import open_video
 
     try:
-        return open_video(path)
+        clip = open_video(path)
     except vs.Error as exc:
         detail = str(exc).strip()
+        if "Invalid track index" in detail or "No video track" in detail.lower():
+            raise CliError(f"{path} has no video stream") from None
         raise CliError(f"cannot read {path} as a video (BestSource: {detail})") from None
+    if clip.format is None or clip.format.color_family == vs.UNDEFINED or clip.width == 0 or clip.height == 0:
+        raise CliError(
+            f"{path} changes its frame size or pixel format mid-stream; vsrife needs one: scale it to one size "
+            "first (e.g. ffmpeg -i IN -vf scale=1280:720 -c:v ffv1 fixed.mkv)"
+        )
+    return clip
+
+
+def vs_message(exc: BaseException) -> str:
+    """A ``vs.Error``'s own message, without the Python traceback VapourSynth puts in front of errors that
+    frame callbacks raise ("Traceback (most recent call last): ... vapoursynth.Error: RIFE: frame 7: ...")."""
+    text = str(exc).strip()
+    if "Traceback (most recent call last)" not in text:
+        return text
+    lines = text.splitlines()
+    last = max((k for k, line in enumerate(lines) if re.match(r"^[\w.]*(Error|Exception): ", line)), default=None)
+    if last is None:
+        return text
+    return "\n".join([lines[last].split(": ", 1)[1], *lines[last + 1 :]]).strip()
 
 
 def progress_bar(total: int | None, desc: str, *, enabled: bool = True, unit: str = "frame", **kw: Any) -> tqdm:

@@ -439,7 +439,9 @@ def render_to_ffmpeg(
             except vs.Error as exc:
                 if proc.poll() is not None and proc.returncode != 0:
                     raise CliError(f"ffmpeg failed (exit status {proc.returncode}):\n  {_tail(log)}") from None
-                raise CliError(f"rendering failed: {exc}") from None
+                from vsrife.cli.common import vs_message
+
+                raise CliError(f"rendering failed: {vs_message(exc)}") from None
             rc = proc.wait()
             if rc != 0:
                 raise CliError(f"ffmpeg failed (exit status {rc}):\n  {_tail(log)}")

@@ -17,7 +17,16 @@ from typing import TYPE_CHECKING
 
 from vsrife.cli import ffmpeg
 from vsrife.cli.args import add_filter_options, filter_kwargs, parse_factor, parse_fps, parse_frames, parse_segment
-from vsrife.cli.common import check_engine_options, check_model, info, input_file, open_source, progress_bar, warn
+from vsrife.cli.common import (
+    check_engine_options,
+    check_model,
+    info,
+    input_file,
+    open_source,
+    progress_bar,
+    vs_message,
+    warn,
+)
 from vsrife.cli.errors import CliError, UsageError
 from vsrife.cli.join import RANGE_TAG
 from vsrife.cli.output import AtomicOutput, check_output
@@ -66,6 +75,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="i/n",
         help="render the i-th (1..n) of n near-equal contiguous ranges of the output frames",
     )
+    p.add_argument(
+        "--assume-progressive",
+        action="store_true",
+        help="read a source flagged interlaced as progressive (whole pictures: many files are flagged wrongly); "
+        "truly interlaced video must be deinterlaced first",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     p.set_defaults(run=run)
@@ -112,9 +127,15 @@ def _constant_rate(src: Path, clip: vs.VideoNode, fps: Fraction) -> vs.VideoNode
     The output is encoded at a fixed rate next to the source's audio: frames taken one per
     nominal interval from a variable-rate file would drift out of sync (and change the duration).
     """
+    import vapoursynth as vs
+
     from vsrife.filter.source import frame_times, open_video, rate_deviation
 
-    times = frame_times(src)
+    try:
+        times = frame_times(src)
+    except vs.Error as exc:  # raw .h264 / DVD .vob: frames without timestamps (BestSource decodes them in order)
+        warn(f"{src} has no frame timestamps to check ({vs_message(exc)}); read as constant-rate {float(fps):.6g} fps")
+        return clip
     if rate_deviation(times, fps) < 0.5:
         return clip
     gaps = [b - a for a, b in itertools.pairwise(times)]
@@ -124,6 +145,24 @@ def _constant_rate(src: Path, clip: vs.VideoNode, fps: Fraction) -> vs.VideoNode
         "audio sync"
     )
     return open_video(src, fps=fps)
+
+
+def _progressive(src: Path, clip: vs.VideoNode, assume: bool) -> vs.VideoNode:
+    """``clip`` marked progressive with ``assume``; an interlaced source is refused before any work (the
+    filter would refuse it at the first generated frame, with advice for scripts)."""
+    import vapoursynth as vs
+
+    if assume:
+        return vs.core.std.SetFieldBased(clip, 0)
+    field_based = clip.get_frame(0).props.get("_FieldBased", 0)
+    if field_based in (1, 2):
+        raise CliError(
+            f"{src} is interlaced (its decoder says so: _FieldBased={field_based}): interpolating combed frames "
+            "makes more combing. "
+            "Deinterlace it first (e.g. ffmpeg -i IN -vf bwdif=mode=send_frame -c:v ffv1 -c:a copy "
+            "progressive.mkv), or pass --assume-progressive if its frames are whole pictures flagged wrongly"
+        )
+    return clip
 
 
 def run(args: argparse.Namespace) -> int:
@@ -157,6 +196,7 @@ def run(args: argparse.Namespace) -> int:
     if src_fps == 0:
         raise CliError(f"{src} has no constant frame rate that BestSource can report; cannot encode a fixed rate")
     clip = _constant_rate(src, clip, src_fps)
+    clip = _progressive(src, clip, args.assume_progressive)
     rate, factor = _rate_kwargs(args, src_fps)
     kwargs.update(rate)
     total = Timing.create(factor, clip.num_frames).out_frames
