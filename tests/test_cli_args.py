@@ -298,6 +298,10 @@ def test_usage_errors(capsys: pytest.CaptureFixture[str], bunny: Path, tmp_path:
     )
     _bad(capsys, 2, "argument --fps: frame rate 'abc' is not a number", "interpolate", bunny, "-o", out, "--fps", "abc")
     _bad(capsys, 2, "argument --crf: must be a finite number", "interpolate", bunny, "-o", out, "--crf", "nan")
+    _bad(capsys, 2, "argument --crf: must be a number, got 'abc'", "interpolate", bunny, "-o", out, "--crf", "abc")
+    _bad(capsys, 2, "--trt needs a CUDA device (--device cpu is cpu)", "interpolate", bunny, "-o", out, "--trt",
+         "--device", "cpu")  # fmt: skip
+    _bad(capsys, 2, "--trt needs a CUDA device", "bench", "--trt", "--device", "cpu")
     _bad(capsys, 2, "argument --trt: not allowed with argument --compile", "interpolate", bunny, "-o", out,
          "--compile", "--trt")  # fmt: skip
     _bad(capsys, 2, "--trt-cache-dir needs --trt", "interpolate", bunny, "-o", out, "--trt-cache-dir", tmp_path)
@@ -411,6 +415,19 @@ def test_model_errors_name_the_options(capsys: pytest.CaptureFixture[str], bunny
     err = _bad(capsys, 1, "matches no known RIFE layout", "interpolate", bunny, "-o", tmp_path / "o.mkv",
                "--model-path", junk)  # fmt: skip
     assert "pass --model <version>" in err and "model=" not in err and "model_path=" not in err
+    err = _bad(capsys, 1, "--timestep-mode", "interpolate", bunny, "-o", tmp_path / "o.mkv", "--factor", "3",
+               "--timestep-mode", "native")  # fmt: skip
+    assert "timestep_mode" not in err
+
+
+def test_hevc_into_mp4_is_tagged_for_apple_players() -> None:
+    from vsrife.cli.ffmpeg import codec_tag_args
+
+    assert codec_tag_args("libx265", Path("o.mp4"), ["-c:v", "libx265"]) == ["-tag:v", "hvc1"]
+    assert codec_tag_args("hevc_nvenc", Path("o.MOV"), []) == ["-tag:v", "hvc1"]
+    assert codec_tag_args("libx265", Path("o.mkv"), []) == []  # Matroska has no such tag
+    assert codec_tag_args("libx264", Path("o.mp4"), []) == []
+    assert codec_tag_args("libx265", Path("o.mp4"), ["-tag:v", "hev1"]) == []  # the user's choice stays
 
 
 def test_codec_the_container_cannot_hold_is_refused_before_work(

@@ -299,9 +299,12 @@ def test_hdr10_source_keeps_its_mastering_metadata(
            "bt2020", "-color_trc", "smpte2084", "-colorspace", "bt2020nc", src)  # fmt: skip
     source = _side_data(src)
     assert "Mastering display metadata" in source, source
-    out = tmp_path / "out.mkv"
+    out = tmp_path / ("out.mp4" if codec == "libx265" else "out.mkv")
     code, _, err = cli(capsys, "interpolate", src, "-o", out, "--codec", codec, *FAST)
     assert code == 0, err
+    if codec == "libx265":  # tagged so that Apple's players take it (ffmpeg writes hev1)
+        cmd = ["ffprobe", "-v", "error", "-show_entries", "stream=codec_tag_string", "-of", "csv=p=0", str(out)]
+        assert subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.split() == ["hvc1"]
     got = _side_data(out)
     assert got["tags"] == {"color_transfer": "smpte2084", "color_primaries": "bt2020"}
     light = got["Content light level metadata"]
@@ -351,6 +354,20 @@ def test_sources_that_need_a_word_before_any_work(
     ffmpeg("-f", "lavfi", "-i", "sine=d=0.5", "-c:a", "aac", audio)
     code, _, err = cli(capsys, "interpolate", audio, "-o", tmp_path / "a.mkv", *FAST)
     assert code == 1 and "audio.m4a has no video stream" in err, err
+
+
+def test_encoder_args_with_relative_paths(
+    capsys: pytest.CaptureFixture[str], media: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--encoder-args "-vf subtitles=subs.srt"`` names a file in the user's folder: the test encode ran in a
+    temporary folder and refused it (usage error) though the render would have found it."""
+    monkeypatch.chdir(tmp_path)
+    Path("subs.srt").write_text("1\n00:00:00,000 --> 00:00:05,000\nHello\n")
+    src = tmp_path / "src.mkv"
+    ffmpeg("-i", media["carphone"], "-frames:v", "3", "-an", "-c:v", "ffv1", src)
+    code, _, err = cli(capsys, "interpolate", src, "-o", "out.mkv", "--encoder-args", "-vf subtitles=subs.srt", *FAST)
+    assert code == 0, err
+    assert int(_by_type(tmp_path / "out.mkv")["video"][0]["nb_read_packets"]) == 6
 
 
 def test_vs_message_drops_the_callback_traceback() -> None:

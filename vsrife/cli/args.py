@@ -168,6 +168,15 @@ def check_backend_options(args: argparse.Namespace) -> None:
     """``--trt-cache-dir`` only means something with ``--trt``."""
     if args.trt_cache_dir is not None and not args.trt:
         raise UsageError("--trt-cache-dir needs --trt (it is where TensorRT engines are kept)")
+    if args.trt:
+        from vsrife.engine import resolve_device
+
+        try:
+            device = resolve_device(args.device)
+        except ValueError:
+            return  # the device check names the problem
+        if device.type != "cuda":
+            raise UsageError(f"--trt needs a CUDA device (--device {args.device} is {device.type})")
 
 
 def add_filter_options(parser: argparse.ArgumentParser) -> None:

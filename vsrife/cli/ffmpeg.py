@@ -27,6 +27,7 @@ __all__ = [
     "StreamPlan",
     "VideoPlacement",
     "check_encoding",
+    "codec_tag_args",
     "container_family",
     "encoder_info",
     "executable",
@@ -149,11 +150,20 @@ def check_encoding(out: Path, video_args: list[str], width: int, height: int) ->
         probe = Path(work) / f"probe{out.suffix}"
         cmd = [executable("ffmpeg"), *QUIET, "-f", "lavfi", "-i", f"color=c=gray:s={width}x{height}:r=25:d=0.04",
                "-frames:v", "1", *video_args, str(probe)]  # fmt: skip
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=work)  # e.g. -pass 1 logs
+        # in the user's folder, as the render: relative paths in --encoder-args (-vf subtitles=subs.srt) resolve
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
         detail = "; ".join(lines[-3:]) if lines else f"exit status {proc.returncode}"
         raise UsageError(f"ffmpeg cannot write {out.name} with {' '.join(video_args)}: {detail}")
+
+
+def codec_tag_args(encoder: str, out: Path, video_args: list[str]) -> list[str]:
+    """``-tag:v hvc1`` for HEVC into MP4/MOV (unless given): ffmpeg writes ``hev1``, which Apple's players
+    (QuickTime, Safari, iOS) refuse to play."""
+    hevc = "265" in encoder or "hevc" in encoder.lower()
+    given = any(a.startswith(("-tag:v", "-vtag")) for a in video_args)
+    return ["-tag:v", "hvc1"] if hevc and not given and container_family(out) in ("mp4", "mov") else []
 
 
 @dataclass(frozen=True)

@@ -87,7 +87,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _finite(text: str) -> float:
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
     return value
@@ -209,6 +212,7 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(str(exc)) from None
     partial = (start, stop) != (0, total)
     vargs, warnings, out_pix_fmt = video_args(encoder, pipe_pix_fmt(clip.format), args)
+    vargs += ffmpeg.codec_tag_args(encoder.name, out, vargs)
     ffmpeg.check_encoding(out, vargs, clip.width, clip.height)
 
     try:

@@ -58,11 +58,22 @@ def _terminate(signum: int, frame: Any) -> None:
 
 
 # The library's messages name its keyword arguments; on the command line they are options.
-_OPTION_NAMES = ((re.compile(r"\bmodel_path="), "--model-path "), (re.compile(r"\bmodel="), "--model "))
+_OPTION_NAMES = (
+    (re.compile(r"\bmodel_path="), "--model-path "),
+    (re.compile(r"\bmodel="), "--model "),
+    (re.compile(r"\btimestep_mode\b"), "--timestep-mode"),
+    (re.compile(r"\bsc_threshold\b"), "--sc-threshold"),
+    (re.compile(r"\bskip_threshold\b"), "--skip-threshold"),
+    (re.compile(r"\bsc_method\b"), "--sc-method"),
+    (re.compile(r"\bon_cut\b"), "--on-cut"),
+    (re.compile(r"\btorch_compile\b"), "--compile"),
+    (re.compile(r"\btrt_cache_dir\b"), "--trt-cache-dir"),
+)
 
 
 def cli_wording(message: str) -> str:
-    """``message`` with the library's ``model_path=``/``model=`` spelt as the command line's options."""
+    """``message`` with the library's keyword arguments (``model_path=``, ``timestep_mode``...) spelt as the command
+    line's options."""
     for pattern, option in _OPTION_NAMES:
         message = pattern.sub(option, message)
     return message
