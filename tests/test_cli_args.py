@@ -127,6 +127,28 @@ def test_subtitles_and_audio_follow_the_container() -> None:
     assert plan_streams(src, Path("o.mkv"), 1, audio=False, subtitles=False).args == []
 
 
+def test_streams_the_container_refuses_are_re_encoded_or_dropped() -> None:
+    """What the tables allow can still fail to mux (FLAC in MP4 on ffmpeg 5, Opus in .m4v, anything in
+    .gif): each choice is test-written, then AAC/Opus, then the stream is dropped, each with a warning."""
+    src = _streams(("audio", "flac"), ("audio", "opus"), ("subtitle", "subrip"))
+    tried: list[list[str]] = []
+
+    def muxes(args: list[str]) -> str | None:  # this "container" takes AAC audio only, and no subtitles
+        tried.append(args)
+        return None if args[-1] == "aac" else "refused"
+
+    plan = plan_streams(src, Path("o.m4v"), 1, muxes=muxes)
+    assert plan.args == ["-map", "1:1", "-c:a:0", "aac", "-map", "1:2", "-c:a:1", "aac"]
+    assert [w.split(":")[0] for w in plan.warnings] == ["stream 1", "stream 2", "stream 3"]
+    assert "re-encoding it to AAC" in plan.warnings[0] and "dropped" in plan.warnings[2]
+    assert tried[0] == ["-map", "1:1", "-c:a", "copy"] and tried[1] == ["-map", "1:1", "-c:a", "aac"]
+    nothing = plan_streams(src, Path("o.gif"), 1, muxes=lambda args: "refused")
+    assert nothing.args == [] and nothing.audio == 0 and len(nothing.warnings) == 3
+    assert all("dropped" in w for w in nothing.warnings)
+    webm = plan_streams(src[:1], Path("o.webm"), 1, muxes=lambda args: None if args[-1] == "libopus" else "no")
+    assert webm.args[-1] == "libopus" and webm.audio == 1
+
+
 def _enc_args(**kw: object) -> argparse.Namespace:
     base: dict[str, object] = {"crf": None, "preset": None, "pix_fmt": None, "encoder_args": None}
     return argparse.Namespace(**{**base, **kw})

@@ -370,6 +370,27 @@ def test_encoder_args_with_relative_paths(
     assert int(_by_type(tmp_path / "out.mkv")["video"][0]["nb_read_packets"]) == 6
 
 
+def test_audio_the_container_refuses_is_re_encoded(
+    capsys: pytest.CaptureFixture[str], media: dict[str, Path], tmp_path: Path
+) -> None:
+    """FLAC audio into MP4: ffmpeg 5 refuses to copy it ("experimental"); the render failed at the end, after
+    the interpolation. It is test-written first, then re-encoded to AAC with a warning."""
+    src = tmp_path / "flac.mkv"
+    ffmpeg("-i", media["carphone"], "-frames:v", "3", "-c:v", "ffv1", "-c:a", "flac", "-shortest", src)
+    out = tmp_path / "out.mp4"
+    code, _, err = cli(capsys, "interpolate", src, "-o", out, *FAST)
+    assert code == 0, err
+    (audio,) = _by_type(out)["audio"]
+    assert audio["codec_name"] == ("flac" if "re-encoding" not in err else "aac"), err
+    assert audio["codec_name"] == "aac" or _ffmpeg_major() >= 6  # ffmpeg 6 stores FLAC in MP4 as it is
+
+
+def _ffmpeg_major() -> int:
+    out = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True, check=True).stdout
+    m = re.search(r"ffmpeg version n?(\d+)", out)
+    return int(m.group(1)) if m else 0
+
+
 def test_vs_message_drops_the_callback_traceback() -> None:
     from vsrife.cli.common import vs_message
 

@@ -13,7 +13,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -34,6 +34,8 @@ __all__ = [
     "plan_streams",
     "probe_streams",
     "probe_video_placement",
+    "grey_frame",
+    "mux_check",
     "video_stream_tags",
 ]
 
@@ -262,21 +264,77 @@ def _audio_codec(codec: str, family: str) -> tuple[str, str | None]:
     return "copy", None
 
 
+Muxes = Callable[[list[str]], "str | None"]
+"""Test-writes the given stream options (input 1 is the source) into a file like the output: None if ffmpeg
+can, else its reason."""
+
+
+def mux_check(out: Path, video_input: list[str], video_args: list[str], source: Path) -> Muxes:
+    """A :data:`Muxes` check: one frame of ``video_input`` (ffmpeg input options, e.g. a lavfi grey frame)
+    written with ``video_args`` plus a moment of the source's streams into a temporary file of ``out``'s type
+    (a few tenths of a second per call)."""
+
+    def check(stream_args: list[str]) -> str | None:
+        with tempfile.TemporaryDirectory(prefix="vsrife-mux-") as work:
+            cmd = [executable("ffmpeg"), *QUIET, *video_input, "-i", str(source), "-map", "0:v:0", "-frames:v", "1",
+                   *video_args, *stream_args, "-t", "0.2", str(Path(work) / f"probe{out.suffix}")]  # fmt: skip
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode == 0:
+            return None
+        lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
+        return "; ".join(lines[-2:]) if lines else f"exit status {proc.returncode}"
+
+    return check
+
+
+def grey_frame(size: tuple[int, int]) -> list[str]:
+    """ffmpeg input options for a grey picture of ``size`` (the stand-in video of test encodes)."""
+    return ["-f", "lavfi", "-i", f"color=c=gray:s={size[0]}x{size[1]}:r=25"]
+
+
 def plan_streams(
-    streams: list[Stream], out: Path, input_index: int, *, audio: bool = True, subtitles: bool = True
+    streams: list[Stream],
+    out: Path,
+    input_index: int,
+    *,
+    audio: bool = True,
+    subtitles: bool = True,
+    muxes: Muxes | None = None,
 ) -> StreamPlan:
-    """Map the audio, subtitle (and, for Matroska, attachment) streams of input ``input_index`` into ``out``."""
+    """Map the audio, subtitle (and, for Matroska, attachment) streams of input ``input_index`` into ``out``.
+
+    The codec of each stream follows what the container is known to hold; with ``muxes`` each choice is also
+    test-written, and a stream the container refuses all the same (FLAC in MP4 on ffmpeg 5, Opus in .m4v,
+    anything in .gif) is re-encoded (AAC, Opus for WebM) or, failing that, dropped, with a warning.
+    """
     family = container_family(out)
     plan = StreamPlan()
     for s in streams:
         if s.codec_type == "audio" and audio:
             codec, note = _audio_codec(s.codec_name, family)
+            if muxes is not None:
+                fallback = "libopus" if family == "webm" else "aac"
+                for choice in dict.fromkeys((codec, fallback)):
+                    if muxes(["-map", f"1:{s.index}", "-c:a", choice]) is None:
+                        if choice != codec:
+                            note = f"{s.codec_name} audio cannot be stored in {out.suffix} files; re-encoding it "
+                            note += "to " + ("Opus" if choice == "libopus" else "AAC")
+                        codec = choice
+                        break
+                else:
+                    plan.warnings.append(
+                        f"stream {s.index}: {s.codec_name} audio cannot be stored in {out.suffix or 'these'} files "
+                        "(nor as AAC/Opus); dropped (use .mkv to keep it)"
+                    )
+                    continue
             plan.args += ["-map", f"{input_index}:{s.index}", f"-c:a:{plan.audio}", codec]
             if note:
                 plan.warnings.append(f"stream {s.index}: {note}")
             plan.audio += 1
         elif s.codec_type == "subtitle" and subtitles:
             sub = _subtitle_codec(s.codec_name, family)
+            if sub is not None and muxes is not None and muxes(["-map", f"1:{s.index}", "-c:s", sub]) is not None:
+                sub = None
             if sub is None:
                 plan.warnings.append(
                     f"stream {s.index}: {s.codec_name} subtitles cannot be stored in {out.suffix or 'this'} files; "

@@ -231,7 +231,8 @@ def run(args: argparse.Namespace) -> int:
     source_streams = ffmpeg.probe_streams(src)
     placement = ffmpeg.probe_video_placement(src, (clip.width, clip.height))
     if not partial:
-        plan = ffmpeg.plan_streams(source_streams, out, 1, audio=args.audio, subtitles=args.subtitles)
+        muxes = ffmpeg.mux_check(out, ffmpeg.grey_frame((clip.width, clip.height)), vargs, src)
+        plan = ffmpeg.plan_streams(source_streams, out, 1, audio=args.audio, subtitles=args.subtitles, muxes=muxes)
     if partial or not (plan.audio or plan.subtitles):
         # nothing to keep in sync with (parts start at 0: `join --audio-from` restores the offset)
         placement = ffmpeg.VideoPlacement(0.0, placement.aspect)

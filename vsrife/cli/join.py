@@ -185,7 +185,8 @@ def run(args: argparse.Namespace) -> int:
             source_streams = ffmpeg.probe_streams(source)
             if not any(st.codec_type == "audio" for st in source_streams):
                 warn(f"--audio-from {source} has no audio stream")
-            plan = ffmpeg.plan_streams(source_streams, out, 1)
+            muxes = ffmpeg.mux_check(out, ["-i", str(parts[0])], ["-c:v", "copy"], source)
+            plan = ffmpeg.plan_streams(source_streams, out, 1, muxes=muxes)
             cmd += ["-i", str(source), "-map", "0:v:0", *plan.args, "-map_metadata", "1", "-map_chapters", "1"]
             if any(pi.other_streams for pi in infos):
                 warn("the parts' own non-video streams are replaced by those of --audio-from")
