@@ -122,6 +122,8 @@ def test_subtitles_and_audio_follow_the_container() -> None:
     assert webm.args[:4] == ["-map", "1:1", "-c:a:0", "libopus"] and "webvtt" in webm.args
     pcm = plan_streams(_streams(("audio", "pcm_s16le")), Path("o.mp4"), 1)
     assert "aac" in pcm.args and pcm.warnings
+    cover = plan_streams([Stream(0, "video", "h264"), Stream(3, "video", "mjpeg", attached_pic=True)], Path("o.mp4"), 1)
+    assert cover.args == [] and cover.warnings == ["stream 3: the cover picture (mjpeg) is not carried over; dropped"]
     avi = plan_streams(src, Path("o.avi"), 1)
     assert avi.subtitles == 0 and avi.audio == 1
     assert plan_streams(src, Path("o.mkv"), 1, audio=False, subtitles=False).args == []

@@ -267,6 +267,27 @@ def test_non_square_samples_keep_their_shape(
     assert cli(capsys, "interpolate", src, "-o", out, "--codec", "ffv1", *FAST)[0] == 0
     cmd = ["ffprobe", "-v", "error", "-show_entries", "stream=sample_aspect_ratio", "-of", "csv=p=0", str(out)]
     assert subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip() == "16:11"
+    # turned a quarter (a phone's display matrix): BestSource turns the pixels (72x88), so the samples turn
+    # too: shown 9:16 as the source is (it came out 88:72 x 16:11 stretched, the wrong shape)
+    upright, turned = tmp_path / "upright.mp4", tmp_path / "turned.mp4"
+    ffmpeg("-i", src, "-c:v", "libx264", upright)
+    ffmpeg("-i", upright, "-c", "copy", "-metadata:s:v", "rotate=90", turned)  # (stream copy: a display matrix)
+    out = tmp_path / "turned_out.mkv"
+    code, _, err = cli(capsys, "interpolate", turned, "-o", out, "--codec", "ffv1", *FAST)
+    assert code == 0, err
+    cmd[-1] = str(out)
+    assert subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip() == "11:16"
+
+
+def test_odd_sizes_cropped_by_the_decoder_are_said(
+    capsys: pytest.CaptureFixture[str], media: dict[str, Path], tmp_path: Path
+) -> None:
+    """A 4:2:0 video of odd size (screen recordings) decodes one row and column smaller: said, not silent."""
+    src = tmp_path / "odd.webm"
+    ffmpeg("-i", media["carphone"], "-frames:v", "3", "-an", "-vf", "scale=87:71", "-pix_fmt", "yuv420p", "-c:v",
+           "libvpx-vp9", "-deadline", "realtime", src)  # fmt: skip
+    code, _, err = cli(capsys, "interpolate", src, "-o", tmp_path / "out.mkv", "--codec", "ffv1", *FAST)
+    assert code == 0 and "odd.webm is 87x71 but decodes as 86x70" in err, err
 
 
 def _side_data(path: Path) -> dict[str, dict[str, object]]:

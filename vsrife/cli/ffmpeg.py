@@ -31,11 +31,11 @@ __all__ = [
     "container_family",
     "encoder_info",
     "executable",
+    "grey_frame",
+    "mux_check",
     "plan_streams",
     "probe_streams",
     "probe_video_placement",
-    "grey_frame",
-    "mux_check",
     "video_stream_tags",
 ]
 
@@ -116,6 +116,7 @@ class Stream:
     codec_type: str
     codec_name: str
     tags: dict[str, str] = field(default_factory=dict)
+    attached_pic: bool = False  # a video stream that is a cover picture, not the video
 
 
 QUIET = ("-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", "-y")
@@ -133,14 +134,13 @@ def ffprobe_json(path: Path, *args: str, what: str = "ffprobe cannot read") -> d
 
 def probe_streams(path: Path) -> list[Stream]:
     """All streams of ``path`` (ffprobe); raises CliError if ffprobe cannot read it."""
-    data = ffprobe_json(path, "-show_entries", "stream=index,codec_type,codec_name:stream_tags")
+    entries = "stream=index,codec_type,codec_name:stream_tags:stream_disposition=attached_pic"
+    data = ffprobe_json(path, "-show_entries", entries)
     out = []
     for s in data.get("streams", []):
-        out.append(
-            Stream(
-                int(s["index"]), str(s.get("codec_type", "")), str(s.get("codec_name", "")), dict(s.get("tags") or {})
-            )
-        )
+        picture = bool((s.get("disposition") or {}).get("attached_pic"))
+        tags = dict(s.get("tags") or {})
+        out.append(Stream(int(s["index"]), str(s.get("codec_type", "")), str(s.get("codec_name", "")), tags, picture))
     return out
 
 
@@ -174,6 +174,7 @@ class VideoPlacement:
 
     start: float  # seconds after the file's start (audio may begin first: .ts cuts, B-frame delay)
     aspect: Fraction | None  # display aspect ratio where samples are not square (anamorphic DVD / broadcast)
+    stream_size: tuple[int, int] | None = None  # the stream's picture size, turned as shown
 
     def input_args(self) -> list[str]:
         """Options before a pipe input (starting at 0) that keep it in sync with the file's other streams."""
@@ -189,7 +190,11 @@ class VideoPlacement:
 
 def probe_video_placement(path: Path, size: tuple[int, int] | None = None) -> VideoPlacement:
     """:class:`VideoPlacement` of ``path``'s first video stream; its aspect only with ``size`` (as decoded)."""
-    data = ffprobe_json(path, "-show_entries", "format=start_time:stream=codec_type,start_time,sample_aspect_ratio")
+    data = ffprobe_json(
+        path,
+        "-show_entries",
+        "format=start_time:stream=codec_type,start_time,sample_aspect_ratio,width,height:stream_side_data=rotation",
+    )
     streams = data.get("streams") or []
     video = next((s for s in streams if s.get("codec_type") == "video"), None)
 
@@ -208,9 +213,16 @@ def probe_video_placement(path: Path, size: tuple[int, int] | None = None) -> Vi
     aspect = None
     text = str(video.get("sample_aspect_ratio", "")) if video else ""
     num, _, den = text.partition(":")
+    rotation = next((d.get("rotation") for d in (video or {}).get("side_data_list") or [] if "rotation" in d), 0)
+    quarter = isinstance(rotation, (int, float)) and round(rotation) % 180 == 90  # BestSource turns the pixels
     if size and num.isdigit() and den.isdigit() and int(num) > 0 and int(den) > 0 and int(num) != int(den):
-        aspect = Fraction(int(num), int(den)) * Fraction(*size)
-    return VideoPlacement(start, aspect)
+        sar = Fraction(int(num), int(den))
+        aspect = (1 / sar if quarter else sar) * Fraction(*size)  # a turned picture's samples are turned too
+    stream_size = None
+    if video and isinstance(video.get("width"), int) and isinstance(video.get("height"), int):
+        w, h = video["width"], video["height"]
+        stream_size = (h, w) if quarter else (w, h)
+    return VideoPlacement(start, aspect, stream_size)
 
 
 def video_stream_tags(streams: list[Stream]) -> list[str]:
@@ -345,6 +357,8 @@ def plan_streams(
                 plan.warnings.append(f"stream {s.index}: {s.codec_name} subtitles converted to {sub} for {out.suffix}")
             plan.args += ["-map", f"{input_index}:{s.index}", f"-c:s:{plan.subtitles}", sub]
             plan.subtitles += 1
+        elif s.codec_type == "video" and s.attached_pic:
+            plan.warnings.append(f"stream {s.index}: the cover picture ({s.codec_name}) is not carried over; dropped")
         elif s.codec_type == "attachment" and family == "matroska" and subtitles:
             plan.args += ["-map", f"{input_index}:{s.index}"]
     if any(a == "-map" for a in plan.args) and family == "matroska":

@@ -230,6 +230,12 @@ def run(args: argparse.Namespace) -> int:
     plan = ffmpeg.StreamPlan()
     source_streams = ffmpeg.probe_streams(src)
     placement = ffmpeg.probe_video_placement(src, (clip.width, clip.height))
+    if placement.stream_size and placement.stream_size != (clip.width, clip.height):
+        sw, sh = placement.stream_size
+        warnings.append(
+            f"{src} is {sw}x{sh} but decodes as {clip.width}x{clip.height} (BestSource drops an odd last row or "
+            "column of subsampled chroma video); the output has the decoded size"
+        )
     if not partial:
         muxes = ffmpeg.mux_check(out, ffmpeg.grey_frame((clip.width, clip.height)), vargs, src)
         plan = ffmpeg.plan_streams(source_streams, out, 1, audio=args.audio, subtitles=args.subtitles, muxes=muxes)
