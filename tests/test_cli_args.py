@@ -444,6 +444,15 @@ def test_model_errors_name_the_options(capsys: pytest.CaptureFixture[str], bunny
     assert "timestep_mode" not in err
 
 
+def test_movflags_are_merged_into_one_option() -> None:
+    from vsrife.cli.ffmpeg import with_movflag
+
+    assert with_movflag(["-c:v", "libx264"], "+use_metadata_tags")[-2:] == ["-movflags", "+use_metadata_tags"]
+    merged = with_movflag(["-movflags", "+faststart", "-g", "10"], "+use_metadata_tags")
+    assert merged == ["-movflags", "+faststart+use_metadata_tags", "-g", "10"]
+    assert with_movflag(merged, "+use_metadata_tags") == merged
+
+
 def test_hevc_into_mp4_is_tagged_for_apple_players() -> None:
     from vsrife.cli.ffmpeg import codec_tag_args
 

@@ -279,6 +279,24 @@ def test_non_square_samples_keep_their_shape(
     assert subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip() == "11:16"
 
 
+def test_phone_metadata_keys_are_kept(
+    capsys: pytest.CaptureFixture[str], media: dict[str, Path], tmp_path: Path
+) -> None:
+    """A phone's QuickTime keys (make, model, location) were lost in full renders to MOV/MP4; they are kept,
+    also when the user's --encoder-args bring their own -movflags (ffmpeg keeps only the last one)."""
+    src = tmp_path / "phone.mov"
+    ffmpeg("-i", media["carphone"], "-frames:v", "3", "-an", "-c:v", "libx264", "-movflags", "use_metadata_tags",
+           "-metadata", "com.apple.quicktime.make=Apple", "-metadata", "com.apple.quicktime.location.ISO6709="
+           "+37.7749-122.4194+010.000/", src)  # fmt: skip
+    for container, extra in (("mov", ()), ("mp4", ("--encoder-args", "-movflags +faststart"))):
+        out = tmp_path / f"out.{container}"
+        code, _, err = cli(capsys, "interpolate", src, "-o", out, *extra, *FAST)
+        assert code == 0, err
+        tags = format_tags(out)
+        assert tags.get("com.apple.quicktime.make") == "Apple", tags
+        assert tags.get("com.apple.quicktime.location.iso6709") == "+37.7749-122.4194+010.000/", tags  # (lowered)
+
+
 def test_odd_sizes_cropped_by_the_decoder_are_said(
     capsys: pytest.CaptureFixture[str], media: dict[str, Path], tmp_path: Path
 ) -> None:

@@ -32,11 +32,13 @@ __all__ = [
     "encoder_info",
     "executable",
     "grey_frame",
+    "keyed_metadata",
     "mux_check",
     "plan_streams",
     "probe_streams",
     "probe_video_placement",
     "video_stream_tags",
+    "with_movflag",
 ]
 
 TEXT_SUBS = frozenset({"subrip", "srt", "ass", "ssa", "webvtt", "mov_text", "text"})
@@ -158,6 +160,25 @@ def check_encoding(out: Path, video_args: list[str], width: int, height: int) ->
         lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
         detail = "; ".join(lines[-3:]) if lines else f"exit status {proc.returncode}"
         raise UsageError(f"ffmpeg cannot write {out.name} with {' '.join(video_args)}: {detail}")
+
+
+def keyed_metadata(path: Path) -> bool:
+    """Whether ``path`` carries QuickTime key metadata (``com.apple.quicktime.make``, ``...location.ISO6709``:
+    what phones record), which MP4/MOV outputs keep only as such keys (``-movflags +use_metadata_tags``)."""
+    tags = (ffprobe_json(path, "-show_entries", "format_tags").get("format") or {}).get("tags") or {}
+    return any("." in key for key in tags)
+
+
+def with_movflag(args: list[str], flag: str) -> list[str]:
+    """``args`` with ``flag`` (``+use_metadata_tags``) added to their ``-movflags`` (ffmpeg uses only the
+    last ``-movflags``: a user's ``+faststart`` and ours must be one option)."""
+    out = list(args)
+    if "-movflags" in out[:-1]:
+        i = len(out) - 1 - out[::-1].index("-movflags")
+        if flag not in out[i + 1]:
+            out[i + 1] += flag
+        return out
+    return [*out, "-movflags", flag]
 
 
 def codec_tag_args(encoder: str, out: Path, video_args: list[str]) -> list[str]:

@@ -257,13 +257,14 @@ def run(args: argparse.Namespace) -> int:
     ]
     if partial:  # tagged, so that `vsrife join` can check the parts' order and completeness
         cmd += ["-map_chapters", "-1", "-metadata", f"{RANGE_TAG}={start}:{stop}/{total}"]
-        if ffmpeg.container_family(out) in ("mp4", "mov"):
-            cmd += ["-movflags", "+use_metadata_tags"]
     else:
         cmd += ["-map_chapters", "1"]
     # (no -map_metadata:s mapping: it would stop ffmpeg copying the audio/subtitle streams' own tags)
     cmd += ffmpeg.video_stream_tags(source_streams)
     vargs, hdr_warnings = hdr_args(props, vargs)
+    # keys (the range tag of parts, a phone's make/model/location) survive MP4/MOV only as QuickTime keys
+    if ffmpeg.container_family(out) in ("mp4", "mov") and (partial or ffmpeg.keyed_metadata(src)):
+        vargs = ffmpeg.with_movflag(vargs, "+use_metadata_tags")
     cmd += [*vargs, *color_args(props), *placement.output_args()]
     for w in warnings + hdr_warnings + plan.warnings:
         warn(w)
