@@ -444,6 +444,22 @@ def test_model_errors_name_the_options(capsys: pytest.CaptureFixture[str], bunny
     assert "timestep_mode" not in err
 
 
+def test_timecode_is_restated_at_the_output_rate() -> None:
+    from vsrife.cli.ffmpeg import timecode_args
+
+    def tc(code: str, src: Fraction, out: Fraction) -> tuple[list[str], list[str]]:
+        return timecode_args([Stream(0, "video", "h264", {"timecode": code})], src, out)
+
+    assert tc("01:00:00:12", Fraction(25), Fraction(50)) == (["-timecode", "01:00:00:24"], [])
+    assert tc("00:59:59:29", Fraction(30000, 1001), Fraction(60000, 1001)) == (["-timecode", "00:59:59:58"], [])
+    assert tc("10:00:00:05", Fraction(24), Fraction(72)) == (["-timecode", "10:00:00:15"], [])
+    args, warnings = tc("01:00:00;02", Fraction(30000, 1001), Fraction(60000, 1001))
+    assert args == [] and "drop-frame" in warnings[0]
+    args, warnings = tc("01:00:00:01", Fraction(24), Fraction(60))  # frame 1 of 24 is frame 2.5 of 60
+    assert args == [] and "falls between frames" in warnings[0]
+    assert timecode_args([Stream(0, "video", "h264")], Fraction(25), Fraction(50)) == ([], [])
+
+
 def test_movflags_are_merged_into_one_option() -> None:
     from vsrife.cli.ffmpeg import with_movflag
 

@@ -297,6 +297,22 @@ def test_phone_metadata_keys_are_kept(
         assert tags.get("com.apple.quicktime.location.iso6709") == "+37.7749-122.4194+010.000/", tags  # (lowered)
 
 
+def test_timecode_is_kept_at_the_new_rate(
+    capsys: pytest.CaptureFixture[str], media: dict[str, Path], tmp_path: Path
+) -> None:
+    """A MOV's start timecode (its tmcd track) was dropped; it is kept, counted in frames of the new rate."""
+    src = tmp_path / "tc.mov"
+    ffmpeg("-i", media["carphone"], "-frames:v", "3", "-an", "-r", "25", "-c:v", "libx264", "-timecode",
+           "01:00:00:12", src)  # fmt: skip
+    out = tmp_path / "out.mov"
+    code, _, err = cli(capsys, "interpolate", src, "-o", out, *FAST)
+    assert code == 0, err
+    cmd = ["ffprobe", "-v", "error", "-show_entries", "stream=codec_tag_string:stream_tags=timecode", "-of", "json",
+           str(out)]  # fmt: skip
+    found = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)["streams"]
+    assert {s["codec_tag_string"]: (s.get("tags") or {}).get("timecode") for s in found}["tmcd"] == "01:00:00:24"
+
+
 def test_odd_sizes_cropped_by_the_decoder_are_said(
     capsys: pytest.CaptureFixture[str], media: dict[str, Path], tmp_path: Path
 ) -> None:

@@ -37,6 +37,7 @@ __all__ = [
     "plan_streams",
     "probe_streams",
     "probe_video_placement",
+    "timecode_args",
     "video_stream_tags",
     "with_movflag",
 ]
@@ -244,6 +245,26 @@ def probe_video_placement(path: Path, size: tuple[int, int] | None = None) -> Vi
         w, h = video["width"], video["height"]
         stream_size = (h, w) if quarter else (w, h)
     return VideoPlacement(start, aspect, stream_size)
+
+
+def timecode_args(streams: list[Stream], src_fps: Fraction, out_fps: Fraction) -> tuple[list[str], list[str]]:
+    """(``-timecode`` for the output, warnings): the source's start timecode (a MOV/MP4 ``tmcd`` track or a
+    stream tag) restated in frames of the output rate, which the frame field counts (01:00:00:12 at 25 fps
+    is 01:00:00:24 at 50 fps). Drop-frame codes and rates that do not divide evenly are not converted."""
+    code = next((v for s in streams for k, v in s.tags.items() if k.lower() == "timecode" and v), None)
+    if code is None:
+        return [], []
+    m = re.fullmatch(r"(\d+):(\d\d):(\d\d)([:;.,])(\d+)", code.strip())
+    src_base, out_base = round(src_fps), round(out_fps)
+    if m is None or m.group(4) != ":" or src_base <= 0 or out_base <= 0:
+        return [], [f"the source's timecode {code} is not carried over (drop-frame or unreadable)"]
+    h, mi, se, ff = (int(m.group(k)) for k in (1, 2, 3, 5))
+    frames = Fraction(((h * 60 + mi) * 60 + se) * src_base + ff) * out_base / src_base
+    if frames.denominator != 1:
+        return [], [f"the source's timecode {code} falls between frames at {float(out_fps):.6g} fps; not carried over"]
+    total = int(frames)
+    seconds, ff_out = divmod(total, out_base)
+    return ["-timecode", f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}:{ff_out:02d}"], []
 
 
 def video_stream_tags(streams: list[Stream]) -> list[str]:

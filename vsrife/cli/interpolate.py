@@ -261,6 +261,10 @@ def run(args: argparse.Namespace) -> int:
         cmd += ["-map_chapters", "1"]
     # (no -map_metadata:s mapping: it would stop ffmpeg copying the audio/subtitle streams' own tags)
     cmd += ffmpeg.video_stream_tags(source_streams)
+    if not partial:  # (parts: `join` takes the source's streams and tags, the timecode among them)
+        timecode, tc_warnings = ffmpeg.timecode_args(source_streams, src_fps, Fraction(rife.fps_num, rife.fps_den))
+        cmd += timecode
+        warnings += tc_warnings
     vargs, hdr_warnings = hdr_args(props, vargs)
     # keys (the range tag of parts, a phone's make/model/location) survive MP4/MOV only as QuickTime keys
     if ffmpeg.container_family(out) in ("mp4", "mov") and (partial or ffmpeg.keyed_metadata(src)):
