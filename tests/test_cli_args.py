@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import re
 import subprocess
 import sys
 from fractions import Fraction
@@ -490,3 +491,11 @@ def test_codec_the_container_cannot_hold_is_refused_before_work(
     _bad(capsys, 2, "ffmpeg cannot write out.mkv", "interpolate", bunny, "-o", tmp_path / "out.mkv",
          "--encoder-args", "-tune nonsense")  # fmt: skip
     assert not list(tmp_path.glob("out.*")) and not list(tmp_path.glob(".out*"))
+
+
+@pytest.mark.parametrize("command", ["interpolate", "join", "models list", "models import", "eval", "bench"])
+def test_help_is_plain_text(capsys: pytest.CaptureFixture[str], command: str) -> None:
+    """--help shows no reStructuredText (bench printed ``model`` and :class:`~vsrife.engine.Interpolator`)."""
+    code, out, _ = cli(capsys, *command.split(), "--help")
+    assert code == 0 and "usage: vsrife" in out
+    assert "``" not in out and not re.search(r":(class|func|meth|mod):`", out), out

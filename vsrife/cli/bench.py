@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import time
 from pathlib import Path
@@ -32,11 +33,17 @@ from vsrife.cli.output import check_report, write_text_atomically
 __all__ = ["add_parser", "run"]
 
 
+def _plain(text: str) -> str:
+    """reStructuredText of a docstring as plain text for ``--help`` (``x``, :class:`~a.B` -> x, B)."""
+    text = re.sub(r":\w+:`~?(?:[\w.]+\.)?(\w+)`", r"\1", text)
+    return text.replace("``", "")
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "bench",
         help="measure interpolation speed and memory (model alone and full filter)",
-        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+        description=_plain(__doc__.split("\n\n", 1)[1]) if __doc__ else None,
     )
     add_model_options(p)
     p.add_argument("--width", type=parse_positive_int, default=1280)
