@@ -427,7 +427,7 @@ def test_filter_options_reach_the_filter_arguments() -> None:
     asked = filter_kwargs(parser.parse_args(["--compile", "--threads", "3"]))
     assert asked["torch_compile"] == 1 and asked["threads"] == 3
     assert plain["trt"] == 0 and "trt_cache_dir" not in plain
-    trt = filter_kwargs(parser.parse_args(["--trt", "--trt-cache-dir", "/engines"]))
+    trt = filter_kwargs(parser.parse_args(["--trt", "--trt-cache-dir", "/engines", "--device", "cuda"]))
     assert trt["trt"] == 1 and trt["trt_cache_dir"] == "/engines"
 
 
