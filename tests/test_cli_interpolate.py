@@ -405,6 +405,11 @@ def test_sources_that_need_a_word_before_any_work(
     code, _, err = cli(capsys, "interpolate", sizes, "-o", tmp_path / "s.mkv", *FAST)
     assert code == 1 and "changes its frame size or pixel format mid-stream" in err, err
 
+    alpha = tmp_path / "alpha.mkv"
+    ffmpeg("-i", carphone, "-frames:v", "3", "-an", "-pix_fmt", "yuva420p", "-c:v", "ffv1", alpha)
+    code, _, err = cli(capsys, "interpolate", alpha, "-o", tmp_path / "alpha_out.mkv", "--codec", "ffv1", *FAST)
+    assert code == 0 and "has an alpha channel (transparency); the output holds the colour only" in err, err
+
     audio = tmp_path / "audio.m4a"
     ffmpeg("-f", "lavfi", "-i", "sine=d=0.5", "-c:a", "aac", audio)
     code, _, err = cli(capsys, "interpolate", audio, "-o", tmp_path / "a.mkv", *FAST)

@@ -225,8 +225,13 @@ def run(args: argparse.Namespace) -> int:
     tags_from = clip[0]
     if out_pix_fmt is not None:  # YUV <-> RGB by the frame props here, not by ffmpeg's BT.601 guess
         clip_out, tags_from = match_family(clip_out, out_pix_fmt), match_family(tags_from, out_pix_fmt)
-    pipe = pipe_format(clip_out)
+    pipe = pipe_format(vs.core.std.RemoveFrameProps(clip_out, "_Alpha"))  # (Y4M output refuses frames with one)
     props = tags_from.get_frame(0).props  # the output's colour tags (a source frame: no network run)
+    if "_Alpha" in props:
+        warnings.append(
+            f"{src} has an alpha channel (transparency); the output holds the colour only (in a .vpy script "
+            "core.rife.RIFE interpolates the alpha too: write it with your own encoder command)"
+        )
     plan = ffmpeg.StreamPlan()
     source_streams = ffmpeg.probe_streams(src)
     placement = ffmpeg.probe_video_placement(src, (clip.width, clip.height))
