@@ -313,6 +313,28 @@ def test_timecode_is_kept_at_the_new_rate(
     assert {s["codec_tag_string"]: (s.get("tags") or {}).get("timecode") for s in found}["tmcd"] == "01:00:00:24"
 
 
+def test_join_restores_timecode_and_keys_as_a_full_render(
+    capsys: pytest.CaptureFixture[str], media: dict[str, Path], tmp_path: Path
+) -> None:
+    """Parts joined with --audio-from SOURCE get what a full render keeps: the start timecode at the new
+    rate and the QuickTime keys."""
+    src = tmp_path / "phone.mov"
+    ffmpeg("-i", media["carphone"], "-frames:v", "4", "-an", "-r", "25", "-c:v", "libx264", "-timecode",
+           "01:00:00:12", "-movflags", "use_metadata_tags", "-metadata", "com.apple.quicktime.make=Apple",
+           src)  # fmt: skip
+    parts = [tmp_path / f"part{i}.mov" for i in (1, 2)]
+    for i, part in enumerate(parts, 1):
+        assert cli(capsys, "interpolate", src, "-o", part, "--segment", f"{i}/2", *FAST)[0] == 0
+    joined = tmp_path / "joined.mov"
+    code, _, err = cli(capsys, "join", *parts, "-o", joined, "--audio-from", src)
+    assert code == 0, err
+    assert format_tags(joined).get("com.apple.quicktime.make") == "Apple"
+    cmd = ["ffprobe", "-v", "error", "-show_entries", "stream=codec_tag_string:stream_tags=timecode", "-of", "json",
+           str(joined)]  # fmt: skip
+    found = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)["streams"]
+    assert {s["codec_tag_string"]: (s.get("tags") or {}).get("timecode") for s in found}.get("tmcd") == "01:00:00:24"
+
+
 def test_odd_sizes_cropped_by_the_decoder_are_said(
     capsys: pytest.CaptureFixture[str], media: dict[str, Path], tmp_path: Path
 ) -> None:

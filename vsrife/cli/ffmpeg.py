@@ -35,6 +35,7 @@ __all__ = [
     "keyed_metadata",
     "mux_check",
     "plan_streams",
+    "probe_rate",
     "probe_streams",
     "probe_video_placement",
     "timecode_args",
@@ -161,6 +162,16 @@ def check_encoding(out: Path, video_args: list[str], width: int, height: int) ->
         lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
         detail = "; ".join(lines[-3:]) if lines else f"exit status {proc.returncode}"
         raise UsageError(f"ffmpeg cannot write {out.name} with {' '.join(video_args)}: {detail}")
+
+
+def probe_rate(path: Path) -> Fraction | None:
+    """The nominal frame rate of ``path``'s first video stream (ffprobe's r_frame_rate), None if unknown."""
+    data = ffprobe_json(path, "-select_streams", "v:0", "-show_entries", "stream=r_frame_rate")
+    text = str(((data.get("streams") or [{}])[0]).get("r_frame_rate", ""))
+    num, _, den = text.partition("/")
+    if num.isdigit() and den.isdigit() and int(num) > 0 and int(den) > 0:
+        return Fraction(int(num), int(den))
+    return None
 
 
 def keyed_metadata(path: Path) -> bool:

@@ -193,7 +193,18 @@ def run(args: argparse.Namespace) -> int:
         else:
             cmd += ["-map", "0", "-c", "copy"]
         cmd += ["-c:v", "copy", "-metadata", f"{RANGE_TAG}="]  # the parts' range tag does not describe the whole
-        for w in plan.warnings:
+        # as a full render: HEVC tagged for Apple's players, QuickTime keys kept, the timecode at the new rate
+        cmd += ffmpeg.codec_tag_args(first.codec, out, [])
+        family = ffmpeg.container_family(out)
+        if family in ("mp4", "mov") and (ffmpeg.keyed_metadata(parts[0]) or (source and ffmpeg.keyed_metadata(source))):
+            cmd += ["-movflags", "+use_metadata_tags"]
+        warnings = list(plan.warnings)
+        src_rate = ffmpeg.probe_rate(source) if source is not None else None
+        if source is not None and src_rate is not None:
+            timecode, tc_warnings = ffmpeg.timecode_args(source_streams, src_rate, first.rate)
+            cmd += timecode
+            warnings += tc_warnings
+        for w in warnings:
             warn(w)
         with AtomicOutput(out) as tmp:
             proc = subprocess.run([*cmd, str(tmp)], capture_output=True, text=True, check=False)
