@@ -237,3 +237,44 @@ def test_pan_shrinks_where_the_frame_has_no_room() -> None:
                                 Augment(0, 0, 0, 0, 0, pan=1.0, pan_pixels=3), (64, 64), (0, 1, 2))  # fmt: skip
         assert all(int(f[0, 0, 0]) == 0 for f in out)
         assert all(0 <= int(f[0, 0, 1]) <= 200 - 64 for f in out)
+
+
+def test_val_fraction_is_the_share_of_the_whole_dataset(carphone: np.ndarray) -> None:
+    """Held-out segments are chosen across all sequences: short shots and clips are no longer held out a whole
+    16-frame segment each (val_fraction 0.1 held out 46% of 24-frame shots' windows, 88% of a 20-frame clip)."""
+    shots = [ArraySequence(f"shot{i}", carphone[i * 4 : i * 4 + 24]) for i in range(5)]
+    clip = [ArraySequence("clip", carphone[:20])]
+    for seqs in (shots, clip):
+        train, val, _ = make_windows(seqs, [3], val_fraction=0.1, segment=16, skip_bad=False)
+        assert 0.05 <= len(val) / (len(train) + len(val)) <= 0.15
+        for w in val:  # still no frame shared with a training window of the same sequence
+            assert all(t.start + t.length <= w.start or w.start + w.length <= t.start for t in train if t.seq == w.seq)
+    train, val, _ = make_windows(shots, [3, 5], val_fraction=0.5, segment=16, skip_bad=False)
+    assert 0.4 <= len(val) / (len(train) + len(val)) <= 0.6
+    assert not make_windows(shots, [3], val_fraction=0.0, segment=16, skip_bad=False)[1]
+    # the per-sequence split, kept for checkpoints from before, is what it was: a segment of every shot
+    train, val, _ = make_windows(shots, [3], val_fraction=0.1, segment=16, skip_bad=False, split="sequence")
+    assert {w.seq for w in val} == set(range(5)) and len(val) / (len(train) + len(val)) > 0.3
+
+
+def test_vimeo_list_with_missing_frames_is_refused_when_loaded(tmp_path: Path, carphone: np.ndarray) -> None:
+    """A listed sequence without its frames is named up front (it stopped training when first sampled)."""
+    root = write_vimeo(tmp_path / "vimeo", [carphone[i : i + 3] for i in range(0, 12, 3)])
+    missing = root / "sequences" / "00001" / "0003" / "im2.png"
+    missing.unlink()
+    with pytest.raises(ConfigError, match=rf"data: 1 of the 4 sequences listed in .*tri_trainlist\.txt lack frames "
+                                          rf"\(missing: {missing}\); restore them or remove their lines"):  # fmt: skip
+        load_source(f"vimeo-triplet:{root}")
+    (root / "tri_trainlist.txt").write_text("00001/0001\n00001/0009\n")  # a listed folder that does not exist
+    with pytest.raises(ConfigError, match=r"1 of the 2 sequences .*0009/im1\.png, .*0009/im2\.png, .*0009/im3\.png"):
+        load_source(f"vimeo-triplet:{root}")
+
+
+def test_frame_folders_are_in_natural_order(tmp_path: Path, carphone: np.ndarray) -> None:
+    """Unpadded numbers sort by value (1, 2, ..., 10, 11), not as text (1, 10, 11, 2, ...); folders of shots too."""
+    write_frames(tmp_path / "shots" / "shot2", carphone[:12], pattern="{}.png")
+    write_frames(tmp_path / "shots" / "shot10", carphone[12:15], pattern="{}.png")
+    first, second = load_source(f"frames:{tmp_path / 'shots'}")
+    assert (first.name, second.name) == ("frames/shot2", "frames/shot10")
+    assert [p.name for p in first.paths] == [f"{i}.png" for i in range(12)]  # type: ignore[attr-defined]
+    assert all(np.array_equal(first.frame(i), carphone[i]) for i in (2, 10, 11))

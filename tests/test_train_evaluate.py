@@ -18,6 +18,7 @@ from vsrife.quality import rife_ssim, ssim, to_tensor
 from vsrife.samples import sample_path
 from vsrife.train.__main__ import main as cli
 from vsrife.train.evaluate import (
+    EvalResult,
     evaluate_footage,
     evaluate_middlebury,
     evaluate_ucf101,
@@ -143,3 +144,69 @@ def test_network_interpolator_and_cli(tmp_path: Path, frames: np.ndarray) -> Non
     folder = write_frames(tmp_path / "clip", frames[:7])
     assert cli(["evaluate", "--model-path", str(tmp_path / "model"), "--benchmark", "footage-thirds",
                 "--root", str(folder), "--device", "cpu"]) == 0  # fmt: skip
+
+
+@pytest.fixture
+def random_model(tmp_path: Path) -> Path:
+    """A tiny random 4.x network exported as a model folder (the CLI loads it)."""
+    torch.manual_seed(0)
+    export_model(build_network(ArchSpec(family="v4", widths=(16, 16), scales=(2, 1))).eval(), tmp_path / "model")
+    return tmp_path / "model"
+
+
+def test_nothing_to_score_is_an_error_and_json_never_holds_nan(
+    tmp_path: Path, frames: np.ndarray, random_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A clip with no scorable window exits 1 with a message (it exited 0 printing NaN, which is not JSON); a
+    result's dict has null for no score and the PSNR cap for exact predictions."""
+    result = tmp_path / "res.json"
+    short = write_frames(tmp_path / "short", frames[:2])
+    rc = cli(["evaluate", "--model-path", str(random_model), "--benchmark", "footage", "--root", str(short),
+              "--json", str(result), "--device", "cpu"])  # fmt: skip
+    assert rc == 1
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"error: root: nothing to score in {short}: too few frames") and not captured.out
+    assert not result.exists()
+    assert EvalResult("empty").to_dict()["psnr"] is None
+    perfect = evaluate_ucf101(write_ucf101(tmp_path / "ucf", [frames[0:3]]), oracle_factory([frames[1]]))
+    assert math.isinf(perfect.psnr) and perfect.to_dict()["psnr"] == 100.0
+    json.loads(json.dumps(perfect.to_dict(items=True), allow_nan=False))
+
+
+def test_missing_or_broken_benchmark_files_are_named_up_front(
+    tmp_path: Path, frames: np.ndarray, random_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A missing frame in a benchmark layout is named before the first prediction (it was an OSError traceback
+    after the scores so far); a damaged image is a one-line error; an unwritable --json is found first."""
+    root = write_vimeo(tmp_path / "vimeo", [frames[i : i + 3] for i in range(0, 12, 3)], test=[0, 1, 2, 3])
+    gone = root / "sequences" / "00001" / "0004" / "im1.png"
+    gone.unlink()
+    calls: list[float] = []
+
+    def counting(img0: torch.Tensor, img1: torch.Tensor, t: float) -> torch.Tensor:
+        calls.append(t)
+        return average(img0, img1, t)
+
+    with pytest.raises(FileNotFoundError, match=f"root: {gone} does not exist"):
+        evaluate_vimeo(root, counting)
+    assert not calls  # refused before any prediction
+    assert evaluate_vimeo(root, counting, limit=3).count == 3  # what is not scored need not exist
+    ev = ["evaluate", "--model-path", str(random_model), "--benchmark", "vimeo", "--root", str(root), "--device", "cpu"]
+    assert cli(ev) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: root: {gone} does not exist\n"
+    cv2.imwrite(str(gone), np.zeros((4, 4, 3), np.uint8))
+    gone.write_bytes(gone.read_bytes()[:20])  # truncated: not decodable
+    assert cli(ev) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: root: cannot read image {gone}") and "Traceback" not in err
+    for bad, message in ((tmp_path / "nowhere" / "r.json", "json: folder"), (tmp_path, "json: ")):
+        assert cli([*ev, "--limit", "3", "--json", str(bad)]) == 2
+        assert capsys.readouterr().err.startswith(f"error: {message}")
+
+
+def test_middlebury_limit(tmp_path: Path, frames: np.ndarray) -> None:
+    """--limit applies to Middlebury too (it scored every sequence)."""
+    root = write_middlebury(tmp_path, {"Beanbags": frames[0:3], "Urban2": frames[5:8]})
+    assert evaluate_middlebury(root, average, limit=1).count == 1
+    assert evaluate_middlebury(root, average).count == 2

@@ -6,6 +6,8 @@ import csv
 import json
 import math
 import os
+import re
+import shutil
 import signal
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from vsrife.train import ConfigError, TrainConfig, Trainer
 from vsrife.train.__main__ import main as cli
 from vsrife.train.acceptance import finetune_check, scratch_check
 from vsrife.train.checkpoint import list_checkpoints, load_checkpoint
+from vsrife.train.data import WindowDataset, make_windows
 from vsrife.train.export import export_checkpoint
 from vsrife.train.loop import lr_multiplier
 
@@ -386,3 +389,217 @@ def test_resume_of_a_run_with_the_earlier_losses_names_what_reproduces_them(tmp_
     resumed = Trainer(TrainConfig(out_dir=str(run), resume=True, distill_norm="l1", distill_weight=0.02,
                                   lap_lowpass=True, **{**cfg, "steps": 3}))  # fmt: skip
     assert resumed.step == 2
+
+
+def test_divergence_stops_before_backward_without_crashing(tmp_path: Path) -> None:
+    """lr 1 blows the weights up within a few steps; the NaN flows that follow used to reach PyTorch's CPU
+    grid_sample backward, which crashes the process (SIGSEGV, exit 139). The loss and flows are checked every
+    step before backward: a clean "training diverged" (exit 1), the checkpoints so far kept and finite.
+    In a subprocess, so a crash cannot take the test run down."""
+    import subprocess
+    import sys
+
+    run = tmp_path / "run"
+    argv = ["fit", "--arch", '{"widths": [16, 16], "scales": [2, 1]}', "--data", "sample:carphone", "--max-frames",
+            "20", "--crop", "64", "--batch-size", "1", "--steps", "30", "--lr", "1", "--min-lr", "0", "--warmup", "0",
+            "--log-every", "1000", "--ckpt-every", "1", "--val-max", "1", "--threads", "1", "--no-tensorboard",
+            "--no-export-final", "--out-dir", str(run)]  # fmt: skip
+    proc = subprocess.run([sys.executable, "-m", "vsrife.train", *argv], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, (proc.returncode, proc.stderr[-2000:])
+    assert "error: training diverged at step" in proc.stderr and "Traceback" not in proc.stderr
+    kept = list_checkpoints(run / "checkpoints")
+    assert kept  # the run got some steps in before diverging
+    module = load_checkpoint(kept[-1][1])["module"]
+    assert all(bool(torch.isfinite(v).all()) for v in module.values() if v.is_floating_point())
+
+
+def test_checkpoints_of_non_finite_weights_are_refused(tmp_path: Path) -> None:
+    """Weights that went NaN in an optimizer step are never written as the newest checkpoint."""
+    from vsrife.train.loop import TrainingDiverged
+
+    trainer = Trainer(TrainConfig(out_dir=str(tmp_path), **{**TINY, "steps": 2, "export_final": False}))
+    trainer.fit()
+    with torch.no_grad():
+        trainer.params[0].fill_(float("nan"))
+    with pytest.raises(TrainingDiverged, match="at step 2: the weights are no longer finite"):
+        trainer.save()
+    with pytest.raises(TrainingDiverged, match="training diverged at step 3: loss is nan"):
+        trainer.forward_backward(trainer.batch(2))
+
+
+def test_resume_refuses_other_frames_under_the_same_names(tmp_path: Path) -> None:
+    """The windows' fingerprint holds only names and positions: a resume at another video_scale or @scale, or
+    on another clip of the same name, is refused by name; the same frames at another path resume."""
+    import shutil
+
+    from vsrife.media import read_frames
+    from vsrife.samples import sample_path
+    from vsrife.train.synthetic import write_frames
+
+    frames = read_frames(sample_path("carphone"), 0, 40)
+    write_frames(tmp_path / "a" / "clip", frames[:20])
+    write_frames(tmp_path / "b" / "clip", frames[20:40])  # another clip, same name, same size and length
+    shutil.copytree(tmp_path / "a", tmp_path / "moved")
+    cfg = {**TINY, "data": ["sample:carphone"], "max_frames": 20, "steps": 1, "ckpt_every": 1, "export_final": False}
+    video = tmp_path / "video"
+    Trainer(TrainConfig(out_dir=str(video), **cfg)).fit()
+    resume = {**cfg, "steps": 2, "resume": True}
+    at_045 = r"data \['sample:carphone'\] -> \['sample:carphone@0\.45'\]"
+    for change, shown in (
+        ({"video_scale": 0.5}, r"video_scale 1\.0 -> 0\.5"),
+        ({"data": ["sample:carphone@0.45"]}, at_045),
+    ):
+        with pytest.raises(ConfigError, match=r"resume: data sample:carphone.*: sample/carphone\w* is \d+x\d+") as err:
+            Trainer(TrainConfig(out_dir=str(video), **{**resume, **change}))
+        assert "but was 176x144 (20 frames) in the checkpoint's run" in str(err.value)
+        assert re.search(shown, str(err.value)), err.value
+    folder = tmp_path / "folder"
+    Trainer(TrainConfig(out_dir=str(folder), **{**cfg, "data": [f"frames:{tmp_path / 'a' / 'clip'}"]})).fit()
+    with pytest.raises(ConfigError, match=r"resume: data frames:.*b/clip: frames/clip holds other frames"):
+        Trainer(TrainConfig(out_dir=str(folder), **{**resume, "data": [f"frames:{tmp_path / 'b' / 'clip'}"]}))
+    moved = Trainer(TrainConfig(out_dir=str(folder), **{**resume, "data": [f"frames:{tmp_path / 'moved' / 'clip'}"]}))
+    assert moved.step == 1
+
+
+def test_val_max_0_means_no_validation(tmp_path: Path) -> None:
+    """``--val-max 0`` scores no held-out frame (it scored all of them), as its help says."""
+    trainer = Trainer(TrainConfig(out_dir=str(tmp_path), **{**TINY, "steps": 1, "val_max": 0, "export_final": False}))
+    assert trainer.data_stats["val_windows"] > 0 and len(trainer.val_data) == 0
+    trainer.fit()
+    assert trainer.last_validation is None and not (tmp_path / "val.csv").exists()
+    assert "val_max 0: no validation" in (tmp_path / "log.txt").read_text()
+
+
+def test_out_dir_that_is_a_file_is_refused_up_front(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    """Before any data is loaded or network built: a usage error naming the option, not a FileExistsError."""
+    import vsrife.train.loop as loop
+
+    monkeypatch.setattr(loop, "build_splits", lambda *a, **k: pytest.fail("data loaded before out_dir was checked"))
+    a_file = tmp_path / "clip.mp4"
+    a_file.write_text("not a folder")
+    for out in (a_file, a_file / "run"):
+        with pytest.raises(ConfigError, match=f"out_dir: {out} (is a file|lies under the file {a_file}), not a folder"):
+            Trainer(TrainConfig(out_dir=str(out), **{**TINY, "steps": 1}))
+    argv = ["fit", "--arch", '{"widths": [16, 16], "scales": [2, 1]}', "--data", "sample:carphone", "--out-dir",
+            str(a_file)]  # fmt: skip
+    assert cli(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: out_dir: {a_file} is a file") and "Traceback" not in err
+
+
+def test_narrowest_widths_build_and_train(tmp_path: Path) -> None:
+    """An IFBlock's first convolution has width // 2 channels: widths and teacher_width of 1 are refused by name
+    (they crashed in conv2d), and 2 is the narrowest that trains."""
+    base = {**TINY, "steps": 1, "out_dir": str(tmp_path), "export_final": False}
+    with pytest.raises(ConfigError, match="arch: widths must be >= 2, got 1"):
+        Trainer(TrainConfig(**{**base, "arch": {"widths": [1, 1], "scales": [2, 1]}}))
+    with pytest.raises(ConfigError, match="teacher_width: must be >= 2"):
+        TrainConfig(**{**base, "teacher": "privileged", "teacher_width": 1}).validate()
+    with pytest.raises(ConfigError, match=r"arch: widths must be multiples of groups \(2\)"):
+        Trainer(TrainConfig(**{**base, "arch": {"widths": [4, 3], "scales": [2, 1], "groups": 2}}))
+    with pytest.raises(ConfigError, match="teacher_width: in_channels must be divisible by groups"):
+        Trainer(TrainConfig(**{**base, "arch": {"widths": [4, 4], "scales": [2, 1], "groups": 2},
+                               "teacher": "privileged", "teacher_width": 3}))  # fmt: skip
+    narrow = Trainer(TrainConfig(**{**base, "arch": {"widths": [2, 2], "scales": [2, 1]}, "teacher": "privileged",
+                                    "teacher_width": 2}))  # fmt: skip
+    assert math.isfinite(narrow.fit()["last"]["total"])
+
+
+def test_resumed_finetune_needs_no_source_weights(tmp_path: Path) -> None:
+    """The checkpoint holds every weight and the architecture: the model fine-tuned may be gone by the resume."""
+    source = Trainer(TrainConfig(out_dir=str(tmp_path / "src"), **{**TINY, "steps": 1}))
+    folder = Path(source.fit()["export"]).parent
+    cfg = {**TINY, "arch": None, "model_path": str(folder), "steps": 2, "ckpt_every": 1, "export_final": False}
+    full = Trainer(TrainConfig(out_dir=str(tmp_path / "full"), **cfg))
+    full.fit()
+    part = Trainer(TrainConfig(out_dir=str(tmp_path / "part"), **cfg))
+    part.fit(stop_at=1)
+    shutil.rmtree(folder)
+    resumed = Trainer(TrainConfig(out_dir=str(tmp_path / "part"), resume=True, **cfg))
+    assert resumed.step == 1 and resumed.base == "custom"
+    resumed.fit()
+    sa, sb = full.module.state_dict(), resumed.module.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_finetuning_a_4x_export_keeps_its_trained_teacher(tmp_path: Path) -> None:
+    """Left unset, teacher_width is that of the export's trained privileged teacher, which trains on; another
+    width starts a new teacher, and the log says so (it was dropped silently)."""
+    cfg = {**TINY, "steps": 1, "teacher": "privileged"}
+    source = Trainer(TrainConfig(out_dir=str(tmp_path / "src"), teacher_width=8, **cfg))
+    folder = Path(source.fit()["export"]).parent
+    ft = {**cfg, "arch": None, "model_path": str(folder), "export_final": False}
+    kept = Trainer(TrainConfig(out_dir=str(tmp_path / "kept"), **ft))
+    assert kept.module.loaded_teacher and kept.cfg.teacher_width == 8
+    assert torch.equal(kept.module.teacher.block.conv0[0][0].weight, source.module.teacher.block.conv0[0][0].weight)
+    assert "the trained teacher of model_path" in (tmp_path / "kept" / "log.txt").read_text()
+    assert json.loads((tmp_path / "kept" / "config.json").read_text())["teacher_width"] == 8
+    other = Trainer(TrainConfig(out_dir=str(tmp_path / "other"), teacher_width=16, **ft))
+    assert not other.module.loaded_teacher
+    log = (tmp_path / "other" / "log.txt").read_text()
+    assert "teacher_width 16 differs from the width 8 of the trained teacher" in log
+    scratch = Trainer(TrainConfig(out_dir=str(tmp_path / "scratch"), **cfg))
+    assert (
+        scratch.cfg.teacher_width == 64
+        and "a new teacher of width 64" in (tmp_path / "scratch" / "log.txt").read_text()
+    )
+
+
+def test_earlier_outputs_are_replaced_only_with_overwrite(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A new run into a finished run's folder (checkpoints removed) and an export over an exported model are
+    refused without --overwrite; with it they replace the earlier files."""
+    cfg = {**TINY, "steps": 1, "out_dir": str(tmp_path / "run")}
+    first = Trainer(TrainConfig(**{**cfg, "steps": 3}))  # a sample grid at step 3
+    first.fit()
+    model = tmp_path / "run" / "model" / "flownet.pkl"
+    before = model.read_bytes()
+    shutil.copytree(tmp_path / "run" / "checkpoints", tmp_path / "kept")
+    shutil.rmtree(tmp_path / "run" / "checkpoints")
+    earlier = r"\(config\.json, train\.csv, val\.csv, log\.txt, model/flownet\.pkl, samples\)"
+    with pytest.raises(
+        ConfigError, match=rf"out_dir: .* holds the outputs of an earlier run {earlier}; pass --overwrite"
+    ):
+        Trainer(TrainConfig(**{**cfg, "lr": 1e-3}))
+    assert model.read_bytes() == before and (tmp_path / "run" / "train.csv").is_file()
+    again = Trainer(TrainConfig(**{**cfg, "lr": 1e-3, "overwrite": True}))
+    assert not list((tmp_path / "run" / "samples").iterdir())
+    again.fit()
+    assert model.read_bytes() != before
+    assert "overwrite: replaced the earlier run's" in (tmp_path / "run" / "log.txt").read_text()
+    out = tmp_path / "export"
+    assert cli(["export", str(tmp_path / "kept"), "--out", str(out), "--name", "first"]) == 0
+    capsys.readouterr()
+    assert cli(["export", str(tmp_path / "run"), "--out", str(out), "--name", "second"]) == 2
+    assert (
+        f"error: out: {out} already holds an exported model (flownet.pkl); pass --overwrite" in capsys.readouterr().err
+    )
+    assert load_model(model_path=out).name == "first"
+    assert cli(["export", str(tmp_path / "run"), "--out", str(out), "--name", "second", "--overwrite"]) == 0
+    assert load_model(model_path=out).name == "second"
+
+
+def test_tensorboard_missing_is_said_in_the_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--tensorboard without TensorBoard installed logged nothing to it, silently."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as if not installed: the import fails
+    Trainer(TrainConfig(out_dir=str(tmp_path), **{**TINY, "steps": 1, "tensorboard": True}))
+    assert "tensorboard: TensorBoard is not installed" in (tmp_path / "log.txt").read_text()
+
+
+def test_checkpoint_from_before_the_dataset_wide_split_resumes_with_its_split(tmp_path: Path) -> None:
+    """Checkpoints without a recorded split held out a segment per sequence: they resume with that split (the
+    dataset-wide one gives other training windows here), not refused for changed data."""
+    cfg = {**TINY, "max_frames": 24, "steps": 1, "ckpt_every": 1, "export_final": False, "out_dir": str(tmp_path)}
+    run = Trainer(TrainConfig(**cfg))
+    assert run.data_stats["val_windows"] == 0  # 10% of 38 windows is less than half of either segment's
+    run.fit()
+    path = tmp_path / "checkpoints" / "step_00000001.pt"
+    state = load_checkpoint(path)
+    del state["data"]["split"], state["data"]["sequences"]  # as written before the dataset-wide split
+    old_windows = make_windows(run.train_data.sequences, [3, 4], 0.1, 16, split="sequence")[0]
+    state["data"]["fingerprint"] = WindowDataset(run.train_data.sequences, old_windows, None).fingerprint()
+    torch.save(state, path)
+    resumed = Trainer(TrainConfig(**{**cfg, "steps": 2}, resume=True))
+    assert resumed.step == 1 and resumed.split == "sequence" and resumed.data_stats["val_windows"] > 0

@@ -87,8 +87,12 @@ class ArchSpec:
             _check_int(name, getattr(self, name), 0)
         if not isinstance(self.widths, tuple) or not self.widths:
             raise ValueError(f"widths must be a non-empty tuple of channel counts, got {self.widths!r}")
+        # IFBlocks (paper, v3, v4) start with a convolution of width // 2 channels: width 1 would have none
+        narrowest = 2 if self.family in ("paper", "v3", "v4") else 1
         for w in self.widths:
-            _check_int("widths", w, 1)
+            _check_int("widths", w, narrowest)
+            if self.body == "resconv" and w % self.groups:
+                raise ValueError(f"widths must be multiples of groups ({self.groups}), got {self.widths!r}")
         if not isinstance(self.scales, tuple) or len(self.scales) != len(self.widths):
             raise ValueError(f"scales must give one factor per width ({len(self.widths)}), got {self.scales!r}")
         for s in self.scales:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 from vsrife.engine.interpolator import SCALES
 from vsrife.models import FetchError, ModelLoadError
 from vsrife.train.config import ConfigError, add_config_arguments, config_from_args
+from vsrife.train.evaluate import EvaluationError
 
 BENCHMARKS = ("vimeo", "ucf101", "middlebury", "footage", "footage-thirds")
 
@@ -28,11 +30,12 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--limit", type=_positive_int, default=None, help="score at most this many items")
     ev.add_argument("--device", default="auto")
     ev.add_argument("--scale", type=float, default=1.0, choices=SCALES, help="flow resolution factor")
-    ev.add_argument("--json", help="also write the result to this file")
+    ev.add_argument("--json", help="also write the result to this file (replaced if it exists; checked first)")
     ex = sub.add_parser("export", help="export a training checkpoint for load_model / core.rife")
     ex.add_argument("checkpoint", help="step_XXXXXXXX.pt, or a run folder (its latest checkpoint)")
     ex.add_argument("--out", required=True, help="folder to write flownet.pkl into")
     ex.add_argument("--name", default=None)
+    ex.add_argument("--overwrite", action="store_true", help="replace a flownet.pkl already in --out")
     dd = sub.add_parser("ddp-check", help="check that N gloo processes give the gradients of one (CPU)")
     add_config_arguments(dd)
     dd.add_argument("--world", type=_positive_int, default=2, help="processes (1 or more)")
@@ -71,11 +74,34 @@ def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
     elif args.benchmark == "ucf101":
         res = E.evaluate_ucf101(args.root, interp, limit=args.limit)
     elif args.benchmark == "middlebury":
-        res = E.evaluate_middlebury(args.root, interp)
+        res = E.evaluate_middlebury(args.root, interp, limit=args.limit)
     else:
         res = E.evaluate_footage(_footage(args.root), interp, thirds=args.benchmark == "footage-thirds",
                                  limit=args.limit)  # fmt: skip
+    if res.count == 0:  # as `vsrife eval` with no usable triplet: a failure, not a result of NaNs
+        why = f"every window holds a duplicate or a cut ({res.skipped})" if res.skipped else "too few frames"
+        raise E.EvaluationError(f"root: nothing to score in {args.root}: {why}")
     return {"model": loaded.name, **res.to_dict()}
+
+
+def _check_json_path(path: Path) -> None:
+    """Refuse a --json path that could not be written, before the evaluation (not after it)."""
+    if path.is_dir():
+        raise ConfigError(f"json: {path} is a folder")
+    folder = path.absolute().parent
+    if not folder.is_dir():
+        raise ConfigError(f"json: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ConfigError(f"json: {path} cannot be written (permission denied)")
+
+
+def _check_export_out(out: Path, overwrite: bool) -> None:
+    """The export folder: not a file, and no exported model in it unless ``--overwrite``."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"out: {out} is a file, not a folder")
+    if (out / "flownet.pkl").exists() and not overwrite:
+        raise ConfigError(f"out: {out} already holds an exported model (flownet.pkl); pass --overwrite to replace "
+                          "it, or choose another folder")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,15 +122,22 @@ def main(argv: list[str] | None = None) -> int:
             if summary["stopped"] == "interrupted":
                 return 130  # Ctrl-C, after the checkpoint of the step reached
         elif args.command == "evaluate":
-            result = _evaluate(args)
-            text = json.dumps(result, indent=2)
             if args.json:
-                Path(args.json).write_text(text)
-            print(text)
+                _check_json_path(Path(args.json))
+            result = _evaluate(args)
+            text = json.dumps(result, indent=2, allow_nan=False)
+            print(text, flush=True)  # the scores are shown even if the file cannot be written after all
+            if args.json:
+                try:
+                    Path(args.json).write_text(text + "\n")
+                except OSError as exc:
+                    print(f"error: json: cannot write {args.json}: {exc.strerror or exc}", file=sys.stderr)
+                    return 1
         elif args.command == "export":
             from vsrife.train.checkpoint import latest_checkpoint
             from vsrife.train.export import export_checkpoint
 
+            _check_export_out(Path(args.out), args.overwrite)
             ckpt = Path(args.checkpoint)
             if ckpt.is_dir():
                 found = latest_checkpoint(ckpt / "checkpoints") or latest_checkpoint(ckpt)
@@ -133,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except FloatingPointError as exc:  # vsrife.train.loop.TrainingDiverged: diverged, not a crash
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except EvaluationError as exc:  # nothing to score, or an unreadable image: a failure, not a usage error
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

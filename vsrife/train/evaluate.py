@@ -15,12 +15,16 @@ Predictions are rounded to 8 bits before scoring, as the official scripts do, an
 (:func:`vsrife.quality.rife_ssim`: colour as a third window dimension), so the numbers compare with the
 papers' tables; ``vsrife eval`` reports the usual per-channel SSIM instead. Every result also
 carries the baselines ``average`` ((I0 + I1) / 2), ``blend`` ((1 - t) I0 + t I1) and ``repeat`` (I0).
+
+Every file a benchmark layout names is checked before the first prediction (a missing one is a
+``FileNotFoundError`` naming it); an image that cannot be decoded raises :class:`EvaluationError`.
 """
 
 from __future__ import annotations
 
 import bisect
 import math
+import os
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -37,18 +41,40 @@ from vsrife.quality import psnr, rife_ssim
 from vsrife.train.data import ArraySequence, FrameSequence, Window, WindowDataset, make_windows, read_image
 
 __all__ = [
+    "PSNR_CAP",
     "EvalResult",
+    "EvaluationError",
     "Interpolate",
     "evaluate_footage",
     "evaluate_middlebury",
     "evaluate_ucf101",
     "evaluate_vimeo",
     "evaluate_windows",
+    "heldout_subset",
+    "json_safe",
     "network_interpolator",
 ]
 
 Interpolate = Callable[[Tensor, Tensor, float], Tensor]
 """(img0 (1, 3, H, W), img1, t) -> prediction (1, 3, H, W), all in [0, 1]."""
+
+PSNR_CAP = 100.0
+"""An infinite PSNR (every prediction exact) is written to JSON as this, as ``vsrife eval`` does."""
+
+
+class EvaluationError(RuntimeError):
+    """A benchmark could not be scored: nothing to score, or an image that cannot be read."""
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with floats JSON can hold: NaN (no value) -> None, +-inf (a PSNR of exact frames) -> +-PSNR_CAP."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else math.copysign(PSNR_CAP, value)
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def network_interpolator(net: RIFENet, device: torch.device | str = "cpu", scale: float = 1.0,
@@ -88,10 +114,11 @@ class EvalResult:
     items: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self, items: bool = False) -> dict[str, Any]:
+        """JSON-ready (see :func:`json_safe`): no score yet is None, an infinite PSNR ``PSNR_CAP``."""
         d = asdict(self)
         if not items:
             d.pop("items")
-        return d
+        return json_safe(d)
 
 
 class _Scores:
@@ -136,14 +163,37 @@ class _Scores:
         return res
 
 
-def _triplets(scores: _Scores, interp: Interpolate, items: Iterable[tuple[str, Path, Path, Path]],
+def _triplets(scores: _Scores, interp: Interpolate, items: Sequence[tuple[str, Path, Path, Path]],
               limit: int | None) -> EvalResult:  # fmt: skip
-    for i, (name, p0, pt, p1) in enumerate(items):
-        if limit is not None and i >= limit:
-            break
-        img0, gt, img1 = (_tensor(read_image(p)) for p in (p0, pt, p1))
+    """Score ``items`` (at most ``limit``), after checking that all their files exist."""
+    items = list(items[:limit] if limit is not None else items)
+    _check_files(items)
+    for name, p0, pt, p1 in items:
+        try:
+            img0, gt, img1 = (_tensor(read_image(p)) for p in (p0, pt, p1))
+        except OSError as exc:
+            raise EvaluationError(f"root: {exc} (not an image, or damaged)") from None
         scores.add(name, img0, img1, gt, interp(img0, img1, 0.5), 0.5)
     return scores.result()
+
+
+def _check_files(items: Iterable[tuple[str, Path, Path, Path]]) -> None:
+    """Raise FileNotFoundError naming the first missing file (and how many), before any prediction."""
+    listed: dict[Path, set[str]] = {}
+    missing: list[Path] = []
+    for _, *paths in items:
+        for path in paths:
+            folder = path.parent
+            if folder not in listed:
+                try:
+                    listed[folder] = set(os.listdir(folder))
+                except OSError:
+                    listed[folder] = set()
+            if path.name not in listed[folder]:
+                missing.append(path)
+    if missing:
+        more = f" (and {len(missing) - 1} more files)" if len(missing) > 1 else ""
+        raise FileNotFoundError(f"root: {missing[0]} does not exist{more}")
 
 
 def evaluate_vimeo(root: str | Path, interp: Interpolate, list_name: str = "tri_testlist.txt",
@@ -155,8 +205,8 @@ def evaluate_vimeo(root: str | Path, interp: Interpolate, list_name: str = "tri_
         raise FileNotFoundError(f"{root} is not a Vimeo90K triplet folder ({list_name} is missing)")
     seq_root = root / "sequences" if (root / "sequences").is_dir() else root / "target"
     ids = [s.strip() for s in list_file.read_text().splitlines() if s.strip()]
-    items = ((i, *(seq_root / i / f"im{k}.png" for k in (1, 2, 3))) for i in ids)
-    return _triplets(_Scores("vimeo90k"), interp, items, limit)  # type: ignore[arg-type]
+    items = [(i, seq_root / i / "im1.png", seq_root / i / "im2.png", seq_root / i / "im3.png") for i in ids]
+    return _triplets(_Scores("vimeo90k"), interp, items, limit)
 
 
 def evaluate_ucf101(root: str | Path, interp: Interpolate, limit: int | None = None) -> EvalResult:
@@ -165,11 +215,11 @@ def evaluate_ucf101(root: str | Path, interp: Interpolate, limit: int | None = N
     dirs = sorted(d for d in root.iterdir() if (d / "frame_01_gt.png").is_file()) if root.is_dir() else []
     if not dirs:
         raise FileNotFoundError(f"{root} holds no UCF101 triplet folders (frame_00.png, frame_01_gt.png, frame_02.png)")
-    items = ((d.name, d / "frame_00.png", d / "frame_01_gt.png", d / "frame_02.png") for d in dirs)
+    items = [(d.name, d / "frame_00.png", d / "frame_01_gt.png", d / "frame_02.png") for d in dirs]
     return _triplets(_Scores("ucf101"), interp, items, limit)
 
 
-def evaluate_middlebury(root: str | Path, interp: Interpolate) -> EvalResult:
+def evaluate_middlebury(root: str | Path, interp: Interpolate, limit: int | None = None) -> EvalResult:
     """Middlebury Other (interpolation error IE, plus PSNR / SSIM)."""
     root = Path(root)
     gt_root, data_root = root / "other-gt-interp", root / "other-data"
@@ -177,9 +227,9 @@ def evaluate_middlebury(root: str | Path, interp: Interpolate) -> EvalResult:
     if not names:
         raise FileNotFoundError(f"{root} is not a Middlebury Other folder (other-gt-interp/<name>/frame10i11.png)")
     scores = _Scores("middlebury", with_ie=True)
-    items = ((n, data_root / n / "frame10.png", gt_root / n / "frame10i11.png", data_root / n / "frame11.png")
-             for n in names)  # fmt: skip
-    return _triplets(scores, interp, items, None)
+    items = [(n, data_root / n / "frame10.png", gt_root / n / "frame10i11.png", data_root / n / "frame11.png")
+             for n in names]  # fmt: skip
+    return _triplets(scores, interp, items, limit)
 
 
 def evaluate_footage(frames: np.ndarray | FrameSequence, interp: Interpolate, thirds: bool = False,
@@ -229,9 +279,11 @@ def evaluate_windows(dataset: WindowDataset, interp: Interpolate, limit: int | N
     return scores.result()
 
 
-def heldout_subset(windows: Sequence[Window], limit: int) -> list[Window]:
-    """At most ``limit`` windows spread evenly over the list (deterministic)."""
-    if limit <= 0 or len(windows) <= limit:
+def heldout_subset(windows: Sequence[Window], limit: int | None) -> list[Window]:
+    """At most ``limit`` windows spread evenly over the list (deterministic); None: all, 0: none."""
+    if limit is None or len(windows) <= limit:
         return list(windows)
+    if limit <= 0:
+        return []
     idx = np.linspace(0, len(windows) - 1, limit).round().astype(int)
     return [windows[i] for i in idx]

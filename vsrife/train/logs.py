@@ -44,8 +44,9 @@ class RunLogger:
         if tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
-            except ImportError:  # tensorboard is optional
-                self.writer = None
+            except ImportError:  # tensorboard is optional: say so, a run asked for it
+                self.message("tensorboard: TensorBoard is not installed (pip install tensorboard); logging to "
+                             "train.csv and val.csv only (--no-tensorboard silences this)")  # fmt: skip
             else:
                 self.writer = SummaryWriter(str(self.folder / "tensorboard"), purge_step=resume_step)
 

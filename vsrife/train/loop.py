@@ -36,13 +36,20 @@ from vsrife.train.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from vsrife.train.config import ConfigError, TrainConfig
-from vsrife.train.data import StepSampler, WindowDataset, build_splits, expand_inner
+from vsrife.train.config import DEFAULT_TEACHER_WIDTH, ConfigError, TrainConfig
+from vsrife.train.data import Split, StepSampler, WindowDataset, build_splits, expand_inner, sequence_identity
 from vsrife.train.distributed import DistContext, all_mean, barrier, resolve_device, wrap_ddp
 from vsrife.train.evaluate import EvalResult, evaluate_windows, heldout_subset, network_interpolator
 from vsrife.train.logs import RunLogger, image_grid
 from vsrife.train.losses import psnr_batch
-from vsrife.train.model import Objective, TrainModule, build_student
+from vsrife.train.model import (
+    Objective,
+    TrainModule,
+    build_student,
+    student_from_checkpoint,
+    teacher_note,
+    teacher_width_of,
+)
 from vsrife.train.teachers import build_flow_teacher
 
 __all__ = ["MAX_FLOW_RATIO", "Trainer", "TrainingDiverged", "lr_multiplier"]
@@ -70,14 +77,20 @@ def lr_multiplier(cfg: TrainConfig) -> Callable[[int], float]:
 
 
 RESUMABLE = frozenset({
-    "out_dir", "resume", "device", "amp", "threads", "num_workers", "steps", "time_limit", "name", "model_path",
-    "raft_weights",
+    "out_dir", "resume", "overwrite", "device", "amp", "threads", "num_workers", "steps", "time_limit", "name",
+    "model_path", "raft_weights",
     "log_every", "val_every", "val_max", "val_crop", "ckpt_every", "keep_checkpoints", "sample_every",
     "tensorboard", "export_final",
-    # the data options are checked through the training windows' fingerprint
+    # the data options are checked through the training windows' fingerprint and the sequences' sizes and content
     "data", "windows", "video_scale", "max_frames", "val_fraction", "val_segment", "skip_bad",
 })  # fmt: skip
 """Options a resumed run may change; any other difference from the checkpoint's config is refused."""
+
+DATA_OPTIONS = ("data", "windows", "video_scale", "max_frames", "val_fraction", "val_segment", "skip_bad")
+"""The resumable options that decide the training windows (named when a resume finds other windows)."""
+
+RUN_OUTPUTS = ("config.json", "train.csv", "val.csv", "log.txt", "model/flownet.pkl", "samples", "tensorboard")
+"""What a run writes into out_dir besides checkpoints: a new run replaces these only with ``overwrite``."""
 
 
 class Trainer:
@@ -85,7 +98,6 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, ctx: DistContext | None = None, quiet: bool = False) -> None:
         cfg = config.validate()
-        self.cfg = cfg
         if ctx is None:
             ctx = DistContext(device=_device(cfg.device))
         self.ctx = ctx
@@ -96,25 +108,46 @@ class Trainer:
             torch.backends.cudnn.benchmark = True  # fixed crop sizes: let cuDNN pick the fastest kernels
         self.out_dir = Path(cfg.out_dir)
         self.ckpt_dir = self.out_dir / "checkpoints"
+        _check_out_dir(self.out_dir)
         resume_from = latest_checkpoint(self.ckpt_dir)
         if resume_from is not None and not cfg.resume and not quiet:
             raise ConfigError(f"out_dir: {self.out_dir} holds checkpoints of an earlier run; pass --resume to "
                               "continue it, or choose another out_dir")  # fmt: skip
         resume_from = resume_from if cfg.resume else None
+        earlier = _earlier_outputs(self.out_dir) if resume_from is None and ctx.is_main and not quiet else []
+        if earlier and not cfg.overwrite:
+            raise ConfigError(f"out_dir: {self.out_dir} holds the outputs of an earlier run ({', '.join(earlier)}); "
+                              "pass --overwrite to replace them, or choose another out_dir")  # fmt: skip
+        state: dict[str, Any] | None = None
+        if resume_from is not None:
+            try:
+                state = load_checkpoint(resume_from)
+            except (ValueError, OSError) as exc:
+                raise ConfigError(f"resume: {exc}; delete it to resume from the checkpoint before it") from None
         _seed_everything(cfg.seed)
         if cfg.amp == "fp16" and self.device.type != "cuda":
             raise ConfigError("amp: fp16 needs a CUDA device (use bf16 on CPU)")
 
-        # --- network
-        source = build_student(cfg)
+        # --- network (a resumed run rebuilds it from the checkpoint: the source weights need not exist any more)
+        source = build_student(cfg) if state is None else student_from_checkpoint(state, str(resume_from))
+        width = cfg.teacher_width
+        if width is None:  # the source's trained teacher (or the resumed run's width), else the default
+            earlier_width = (state or {}).get("config", {}).get("teacher_width")
+            width = earlier_width if isinstance(earlier_width, int) else teacher_width_of(source.teacher_state)
+            cfg = cfg.replace(teacher_width=width or DEFAULT_TEACHER_WIDTH)
+        self.cfg = cfg
         self.base = source.base
         self.spec = source.network.spec
         multiple = self.spec.pad_multiple()
         for opt, size in (("crop", cfg.crop_hw), ("val_crop", cfg.val_crop_hw)):
             if size is not None and (size[0] % multiple or size[1] % multiple):
                 raise ConfigError(f"{opt}: {size[0]}x{size[1]} must be a multiple of {multiple} for this architecture")
+        assert cfg.teacher_width is not None
         self.module = TrainModule(source.network, cfg.teacher == "privileged", cfg.teacher_width,
                                   source.teacher_state).to(self.device)  # fmt: skip
+        notes = list(source.notes)
+        if state is None and hasattr(self.module, "teacher"):
+            notes.append(teacher_note(source, cfg.teacher_width, self.module.loaded_teacher))
         self.model = wrap_ddp(self.module, ctx)
         self.params = [p for p in self.module.parameters() if p.requires_grad]
 
@@ -123,14 +156,26 @@ class Trainer:
         if midpoint and any(w % 2 == 0 for w in cfg.windows):
             raise ConfigError(f"windows: a {self.spec.family} network interpolates t = 0.5 only; use odd lengths, "
                               f"got {cfg.windows}")  # fmt: skip
+        # Checkpoints from before the dataset-wide split hold out segments per sequence: resumed as they were.
+        split: Split = "dataset" if state is None or state["data"].get("split") == "dataset" else "sequence"
         sequences, train_w, val_w, stats = build_splits(
             cfg.data, cfg.windows, video_scale=cfg.video_scale, max_frames=cfg.max_frames,
-            val_fraction=cfg.val_fraction, segment=cfg.val_segment, skip_bad=cfg.skip_bad,
+            val_fraction=cfg.val_fraction, segment=cfg.val_segment, skip_bad=cfg.skip_bad, split=split,
         )  # fmt: skip
         if not train_w:
             raise ConfigError(f"data: no training windows in {cfg.data} (all skipped or too short: {stats})")
         aug = Augment(cfg.flip_h, cfg.flip_v, cfg.rot90, cfg.channel_perm, cfg.reverse, cfg.pan, cfg.pan_pixels)
         self.train_data = WindowDataset(sequences, train_w, cfg.crop_hw, aug, midpoint_only=midpoint)
+        self.split = split
+        self.fingerprint = self.train_data.fingerprint()
+        used = sorted({w.seq for w in train_w})
+        # What the windows' fingerprint cannot see: frame sizes (video_scale, @scale) and content (another clip
+        # of the same name). Vimeo90K sequences are named by their list ids and not read here.
+        self.data_identity: list[list[Any]] = [
+            [sequences[i].name, sequences[i].source, sequence_identity(sequences[i])]
+            for i in used
+            if not sequences[i].curated
+        ]
         val_items = expand_inner(val_w)
         if midpoint:
             val_items = [w for w in val_items if 2 * w.inner == w.length - 1]  # type: ignore[operator]
@@ -139,6 +184,11 @@ class Trainer:
         self.sampler = StepSampler(len(self.train_data), cfg.batch_size, cfg.seed, rank=ctx.rank, world=ctx.world)
         self.data_stats = {"sequences": len(sequences), "train_windows": len(train_w), "val_windows": len(val_w),
                            "val_items": len(self.val_data), **stats}  # fmt: skip
+        if cfg.val_max == 0:
+            notes.append("val_max 0: no validation")
+        elif cfg.val_fraction > 0 and not val_w:
+            notes.append(f"val_fraction {cfg.val_fraction}: no window held out (too little data for that share, "
+                         f"in whole segments of {cfg.val_segment} frames): no validation")  # fmt: skip
 
         # --- optimisation
         self.teacher = build_flow_teacher(
@@ -164,15 +214,15 @@ class Trainer:
         self.last_validation: EvalResult | None = None
         self.validation_cpu_seconds = 0.0
 
-        if resume_from is not None:
-            try:
-                state = load_checkpoint(resume_from)
-            except (ValueError, OSError) as exc:
-                raise ConfigError(f"resume: {exc}; delete it to resume from the checkpoint before it") from None
+        if state is not None:
             self._load(state)
+        if earlier and cfg.overwrite:
+            _remove_outputs(self.out_dir)
         self.logger = RunLogger(self.out_dir, enabled=ctx.is_main and not quiet, tensorboard=cfg.tensorboard,
                                 resume_step=self.step if resume_from is not None else None)  # fmt: skip
-        for note in source.notes:
+        if earlier and cfg.overwrite:
+            self.logger.message(f"overwrite: replaced the earlier run's {', '.join(earlier)} in {self.out_dir}")
+        for note in notes:
             self.logger.message(note)
         if resume_from is not None:
             self.logger.message(f"resumed from {resume_from} at step {self.step}")
@@ -214,6 +264,7 @@ class Trainer:
         loss, terms = self.objective(out, img0, img1, gt, teacher_flow)
         # Largest student flow relative to the crop: watched for divergence (see _log), never logged.
         terms["flow_ratio"] = out["flows"][-1].detach().abs().amax().float() / max(gt.shape[2:])
+        self._check_finite(loss, out)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         terms = {k: v.detach() for k, v in terms.items()}
@@ -229,6 +280,17 @@ class Trainer:
                 **({"teacher": out["teacher_pred"].detach()} if "teacher_pred" in out else {}),
             }
         return terms
+
+    def _check_finite(self, loss: Tensor, out: dict[str, Any]) -> None:
+        """Stop a diverged run before ``backward``, every step: once the weights blow up, the flows turn NaN,
+        and PyTorch's CPU ``grid_sample`` backward crashes the whole process (SIGSEGV) on a NaN sampling
+        grid. One device sync per step; the checkpoints written so far are kept."""
+        flows = [*out["flows"], *([out["teacher_flow"]] if "teacher_flow" in out else [])]
+        probe = torch.stack([loss.detach().float().reshape(()), *(f.detach().float().abs().amax() for f in flows)])
+        if not bool(torch.isfinite(probe).all()):
+            what = f"loss is {float(probe[0])}" if not math.isfinite(float(probe[0])) else "flows are not finite"
+            raise TrainingDiverged(f"training diverged at step {self.step + 1}: {what} (try a lower lr or amp none, "
+                                   "and resume from an earlier checkpoint)")  # fmt: skip
 
     def gradients(self) -> dict[str, Tensor]:
         """Copies of the current gradients by parameter name (zeros where none)."""
@@ -404,7 +466,12 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
             "rng": get_rng_state(),
-            "data": {**self.sampler.state(self.step), "fingerprint": self.train_data.fingerprint()},
+            "data": {
+                **self.sampler.state(self.step),
+                "fingerprint": self.fingerprint,
+                "split": self.split,
+                "sequences": self.data_identity,
+            },
             "config": self.cfg.to_dict(),
             "spec": spec_to_dict(self.spec),
             "base": self.base,
@@ -419,10 +486,11 @@ class Trainer:
             raise ConfigError(f"resume: {diffs} differ from the checkpoint's run (the network, optimiser, schedule "
                               "and data order would not continue it); resume with its settings or use a new "
                               "out_dir")  # fmt: skip
-        fingerprint = self.train_data.fingerprint()
-        if state["data"].get("fingerprint") != fingerprint:
-            raise ConfigError("resume: the training windows differ from the checkpoint's (data, windows, "
-                              "val_fraction, video_scale ... changed); use a new out_dir")  # fmt: skip
+        options = "; ".join(f"{k} {old[k]!r} -> {new[k]!r}" for k in DATA_OPTIONS if k in old and old[k] != new[k])
+        self._check_same_data(state["data"].get("sequences"), options)
+        if state["data"].get("fingerprint") != self.fingerprint:
+            raise ConfigError(f"resume: the training windows differ from the checkpoint's ({options or 'the data'} "
+                              "changed); resume with the checkpoint's data options or use a new out_dir")  # fmt: skip
         if state["data"].get("global_batch") != self.cfg.batch_size:
             raise ConfigError(f"resume: batch_size {self.cfg.batch_size} differs from the checkpoint's "
                               f"{state['data'].get('global_batch')}")  # fmt: skip
@@ -441,8 +509,32 @@ class Trainer:
         self.scheduler._last_lr = [group["lr"] for group in self.optimizer.param_groups]
         self.history = list(state.get("history", []))
 
+    def _check_same_data(self, recorded: list[list[Any]] | None, options: str) -> None:
+        """Refuse a resume whose sequences have other frame sizes or content than the checkpoint's run
+        (checkpoints from before these records are checked by their windows only); ``options``: the data
+        options that differ, named in the message."""
+        for (name, _, was), (new_name, source, now) in zip(recorded or [], self.data_identity, strict=False):
+            if name != new_name or was == now:
+                continue
+            if was["size"] != now["size"] or was["frames"] != now["frames"]:
+                raise ConfigError(
+                    f"resume: data {source}: {name} is {_described(now)}, but was {_described(was)} in the "
+                    f"checkpoint's run ({options or 'the file changed'}); resume with the checkpoint's data options "
+                    "or use a new out_dir"
+                )
+            raise ConfigError(f"resume: data {source}: {name} holds other frames than in the checkpoint's run "
+                              "(another clip of that name?); resume with the checkpoint's data or use a new "
+                              "out_dir")  # fmt: skip
+
     def save(self) -> Path | None:
-        """Write a checkpoint of the current step (main process) and prune old ones."""
+        """Write a checkpoint of the current step (main process) and prune old ones.
+
+        Weights that are no longer finite are never saved (TrainingDiverged): the last checkpoint stays a
+        good one to resume from.
+        """
+        if not bool(torch.stack([torch.isfinite(p).all() for p in self.params]).all()):
+            raise TrainingDiverged(f"training diverged at step {self.step}: the weights are no longer finite (try a "
+                                   "lower lr or amp none, and resume from an earlier checkpoint)")  # fmt: skip
         path = None
         if self.ctx.is_main:
             path = save_checkpoint(checkpoint_path(self.ckpt_dir, self.step), self.state_dict())
@@ -459,6 +551,38 @@ class Trainer:
             metrics["train"] = self.history[-1]
         return export_model(self.module, folder, name=self.cfg.name, base=self.base, config=self.cfg.to_dict(),
                             data=self.data_stats, metrics=metrics)  # fmt: skip
+
+
+def _described(identity: dict[str, Any]) -> str:
+    h, w = identity["size"]
+    return f"{w}x{h} ({identity['frames']} frames)"
+
+
+def _check_out_dir(out_dir: Path) -> None:
+    """Refuse an out_dir that cannot be a folder (a file, or under one) before anything is loaded or built."""
+    for folder in (out_dir, *out_dir.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                where = "is a file" if folder == out_dir else f"lies under the file {folder}"
+                raise ConfigError(f"out_dir: {out_dir} {where}, not a folder; choose another out_dir")
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise ConfigError(f"out_dir: {out_dir} cannot be written in {folder} (permission denied)")
+            return
+
+
+def _earlier_outputs(out_dir: Path) -> list[str]:
+    """Names of RUN_OUTPUTS an earlier run left in ``out_dir`` (folders only when not empty)."""
+    paths = [(name, out_dir / name) for name in RUN_OUTPUTS]
+    return [name for name, p in paths if p.is_file() or (p.is_dir() and any(p.iterdir()))]
+
+
+def _remove_outputs(out_dir: Path) -> None:
+    """Remove an earlier run's outputs (``overwrite``): only the files a run writes, never anything else."""
+    for name in ("config.json", "train.csv", "val.csv", "log.txt", "model/flownet.pkl"):
+        (out_dir / name).unlink(missing_ok=True)
+    for pattern in ("samples/step_*.png", "tensorboard/events.out.tfevents.*"):
+        for path in out_dir.glob(pattern):
+            path.unlink(missing_ok=True)
 
 
 def _device(name: str) -> torch.device:

@@ -17,23 +17,25 @@ from vsrife.arch import RIFENet, build_network
 from vsrife.arch.spec import ArchSpec
 from vsrife.models import FetchError, ModelLoadError, get_model, load_model, read_state_dict
 from vsrife.models.loading import spec_from_dict, spec_to_dict
-from vsrife.train.config import ConfigError, TrainConfig
+from vsrife.train.config import DEFAULT_TEACHER_WIDTH, ConfigError, TrainConfig
 from vsrife.train.losses import LaplacianLoss, better_mask, blend, distillation_loss, photometric_error
 from vsrife.train.teachers import TimestepTeacher
 
-__all__ = ["TRAINABLE_FAMILIES", "Objective", "StudentSource", "TrainModule", "build_student"]
+__all__ = ["TRAINABLE_FAMILIES", "Objective", "StudentSource", "TrainModule", "build_student",
+           "student_from_checkpoint", "teacher_note", "teacher_width_of"]  # fmt: skip
 
 TRAINABLE_FAMILIES = ("paper", "v3", "v4")
 
 
 @dataclass
 class StudentSource:
-    """The network to train and where it came from."""
+    """The network to train and where it came from (``origin``: for messages)."""
 
     network: RIFENet
     base: str | None
     teacher_state: dict[str, Tensor]
     notes: list[str]
+    origin: str = "scratch"
 
 
 def _arch_spec(cfg: TrainConfig) -> ArchSpec:
@@ -61,6 +63,7 @@ def build_student(cfg: TrainConfig) -> StudentSource:
     privileged = cfg.teacher == "privileged"
     notes: list[str] = []
     teacher_state: dict[str, Tensor] = {}
+    origin = "scratch"
     if cfg.arch is not None:
         spec = _arch_spec(cfg)
         _check_family(spec, "arch")
@@ -84,6 +87,7 @@ def build_student(cfg: TrainConfig) -> StudentSource:
         spec = loaded.info.spec
         _check_family(spec, option)
         base = loaded.info.name if cfg.model is not None else str(loaded.metadata.get("name", cfg.model_path))
+        origin = f"model {cfg.model}" if cfg.model is not None else f"model_path {cfg.model_path}"
         file_state, _ = read_state_dict(loaded.paths[0])
         if privileged and spec.family in ("paper", "v3"):
             net = build_network(replace(spec, teacher=True), teacher=True)
@@ -98,7 +102,44 @@ def build_student(cfg: TrainConfig) -> StudentSource:
             net = loaded.network
         teacher_state = {k.removeprefix("teacher."): v for k, v in file_state.items() if k.startswith("teacher.")}
     net = net.float().train().requires_grad_(True)
-    return StudentSource(net, base, teacher_state, notes)
+    return StudentSource(net, base, teacher_state, notes, origin)
+
+
+def student_from_checkpoint(state: dict[str, Any], path: str) -> StudentSource:
+    """The network of a training checkpoint, built from its recorded architecture, in train mode.
+
+    Its weights come with the rest of the checkpoint's state, so a resumed fine-tune needs neither the
+    model it started from (``model_path``) nor that version's file in the model store (``model``).
+    """
+    try:
+        spec = spec_from_dict(state["spec"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"resume: {path} records no usable architecture ({exc})") from None
+    module_state: dict[str, Tensor] = state["module"]
+    with_tea = any(k.startswith("net.flownet.block_tea.") for k in module_state)
+    net = build_network(spec, teacher=with_tea).float().train().requires_grad_(True)
+    teacher_state = {k.removeprefix("teacher."): v for k, v in module_state.items() if k.startswith("teacher.")}
+    base = state.get("base")
+    return StudentSource(net, None if base is None else str(base), teacher_state, [], f"checkpoint {path}")
+
+
+def teacher_width_of(state: dict[str, Tensor]) -> int | None:
+    """Width of a trained 4.x privileged teacher from its state dict (None: there is none)."""
+    weight = state.get("block.conv0.1.0.weight")
+    return None if weight is None else int(weight.shape[0])
+
+
+def teacher_note(source: StudentSource, width: int, loaded: bool) -> str:
+    """What became of the source's 4.x privileged teacher (logged, so a dropped one is never silent)."""
+    found = teacher_width_of(source.teacher_state)
+    if loaded:
+        return f"privileged teacher: the trained teacher of {source.origin} (width {width}) is trained on"
+    if found is not None:
+        return (f"privileged teacher: teacher_width {width} differs from the width {found} of the trained teacher "
+                f"in {source.origin}, which is left out: a new teacher starts from scratch (leave teacher_width "
+                "unset to train that one on)")  # fmt: skip
+    where = "" if source.origin == "scratch" else f" ({source.origin} holds none)"
+    return f"privileged teacher: a new teacher of width {width} starts from scratch{where}"
 
 
 def _check_family(spec: ArchSpec, option: str) -> None:
@@ -118,7 +159,7 @@ def _try_load(module: nn.Module, state: dict[str, Tensor]) -> bool:
 class TrainModule(nn.Module):
     """Student forward (plus privileged teacher) returning what :class:`Objective` needs."""
 
-    def __init__(self, net: RIFENet, privileged: bool, teacher_width: int = 64,
+    def __init__(self, net: RIFENet, privileged: bool, teacher_width: int = DEFAULT_TEACHER_WIDTH,
                  teacher_state: dict[str, Tensor] | None = None) -> None:  # fmt: skip
         super().__init__()
         self.net = net
@@ -126,7 +167,10 @@ class TrainModule(nn.Module):
         self.family = net.spec.family
         self.loaded_teacher = False
         if privileged and self.family == "v4":
-            self.teacher = TimestepTeacher(net.spec, teacher_width)
+            try:
+                self.teacher = TimestepTeacher(net.spec, teacher_width)
+            except ValueError as exc:  # e.g. a width that is not a multiple of the architecture's groups
+                raise ConfigError(f"teacher_width: {exc}") from None
             self.loaded_teacher = _try_load(self.teacher, teacher_state or {})
         if not privileged and hasattr(net.flownet, "block_tea"):
             net.flownet.get_submodule("block_tea").requires_grad_(False)  # unused: keep it out of the optimizer and DDP
