@@ -845,3 +845,34 @@ def test_fp32_convolution_setting_survives_overlapping_engines(monkeypatch: pyte
         seen.append(cudnn.allow_tf32)
     assert seen == [False]
     assert cudnn.allow_tf32 and cudnn.benchmark and cudnn.deterministic
+
+
+def test_store_networks_are_read_once_per_process(model_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Engines (a filter re-created after every seek in mpv) share a loaded network. The cache key listed the
+    store folder while the stored key used the files read, so HD's three files, or any stray file beside a
+    flownet.pkl, meant a disk read on every creation."""
+    from collections import OrderedDict
+
+    import vsrife.engine.interpolator as engine_module
+    from vsrife.models.store import version_dir
+
+    torch.manual_seed(0)
+    hd = build_network(get_model("hd").spec)
+    folder = version_dir(get_model("hd"), model_store)
+    folder.mkdir(parents=True)
+    for name, prefix in get_model("hd").spec.files:
+        state = {f"module.{k.removeprefix(prefix)}": v for k, v in hd.state_dict().items() if k.startswith(prefix)}
+        torch.save(state, folder / name)
+    v46 = version_dir(get_model("4.6"), model_store)
+    v46.mkdir(parents=True)
+    seeded_checkpoint("4.6", v46).rename(v46 / "flownet.pkl")
+    (v46 / "flownet.pkl.part").write_bytes(b"a leftover of an interrupted download")
+
+    calls: list[object] = []
+    real = engine_module.load_model
+    monkeypatch.setattr(engine_module, "load_model", lambda *a, **k: (calls.append(a), real(*a, **k))[1])
+    monkeypatch.setattr(engine_module, "_shared", OrderedDict())
+    for name in ("hd", "4.6"):
+        for _ in range(3):
+            Interpolator(name, device="cpu", precision="fp32")
+    assert [c[0] for c in calls] == ["hd", "4.6"]

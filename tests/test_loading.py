@@ -78,6 +78,18 @@ def _truncated(path: Path, good: Path) -> None:
     path.write_bytes(data[: len(data) // 2])
 
 
+def _truncated_legacy(path: Path, good: Path) -> None:  # the pre-zip format torch.save wrote before 1.6
+    import io
+
+    buffer = io.BytesIO()
+    torch.save(torch.load(good, weights_only=True), buffer, _use_new_zipfile_serialization=False)
+    path.write_bytes(buffer.getvalue()[:100])
+
+
+def _pickle_header_only(path: Path, good: Path) -> None:  # an EOFError without a message (was an IndexError)
+    path.write_bytes(b"\x80\x02")
+
+
 def _random_bytes(path: Path, good: Path) -> None:
     path.write_bytes(random.Random(1).randbytes(4096))
 
@@ -101,6 +113,8 @@ def _non_tensor_values(path: Path, good: Path) -> None:
 BAD_FILES = {
     "empty": (_empty, "empty"),
     "truncated": (_truncated, "truncated"),
+    "truncated-legacy": (_truncated_legacy, "cannot be read"),
+    "pickle-header-only": (_pickle_header_only, r"cannot be read \(truncated, or not a PyTorch checkpoint\)"),
     "random-bytes": (_random_bytes, "PyTorch checkpoint|state dict"),
     "text": (_text, "PyTorch checkpoint|state dict"),
     "pickled-list": (_list_pickle, r"not a state dict \(found list\)"),

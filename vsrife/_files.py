@@ -12,6 +12,19 @@ def new_file_mode() -> int:
 
     Files written through ``tempfile.mkstemp`` (0600) and renamed into place get these instead.
     """
-    umask = os.umask(0)
+    return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where the OS tells (Linux: /proc/self/status); setting
+    and restoring it would give files other threads create meanwhile a umask of 0 (world-writable)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    umask = os.umask(0)  # elsewhere: the only portable way
     os.umask(umask)
-    return 0o666 & ~umask
+    return umask

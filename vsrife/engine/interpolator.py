@@ -527,7 +527,7 @@ def _place(net: RIFENet, place: _Placement) -> RIFENet:
 
 
 def _files_key(paths: Sequence[Path]) -> tuple[object, ...]:
-    return tuple((str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in paths)
+    return tuple(sorted((str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in paths))
 
 
 def _shared_network(
@@ -541,15 +541,18 @@ def _shared_network(
     key includes the files' size and mtime, so a replaced checkpoint is loaded afresh.
     """
     try:
+        # the files load_model will read (the same resolution: HD's three files, no stray ones)
+        info = get_model(model) if model is not None else None
         if model_path is not None:
-            files = list(resolve_files(model_path).values())
+            files = list(resolve_files(model_path, info.spec if info else None).values())
         else:
-            folder = store.locate(get_model(model or DEFAULT_MODEL).name)
-            files = sorted(folder.iterdir()) if folder is not None else []
+            info = info or get_model(DEFAULT_MODEL)
+            folder = store.locate(info.name)
+            files = list(resolve_files(folder, info.spec).values()) if folder is not None else []
         key: tuple[object, ...] | None = None
         if files:
             key = (model, _files_key(files), place)
-    except (OSError, KeyError, ValueError):
+    except (OSError, KeyError, ValueError):  # (ModelLoadError is a ValueError: load_model says what is wrong)
         key = None
     with _shared_lock:
         if key is not None and key in _shared:

@@ -103,8 +103,9 @@ def read_state_dict(path: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
-        hint = "truncated" if _looks_like_zip(path) else "not a PyTorch checkpoint"
-        raise ModelLoadError(f"model file {path} cannot be read ({hint}): {str(exc).splitlines()[0]}") from exc
+        hint = "truncated" if _looks_like_zip(path) else "truncated, or not a PyTorch checkpoint"
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]  # a bare EOFError says nothing
+        raise ModelLoadError(f"model file {path} cannot be read ({hint}): {detail}") from exc
     except Exception as exc:  # unpickling of disallowed globals, etc.: refused, never executed
         raise ModelLoadError(
             f"model file {path} is not a plain state dict of tensors (it pickles other objects; refused for safety)"

@@ -164,9 +164,13 @@ def fetch(
 
 
 def _mirrored(url: str) -> str:
-    """Apply ``$VSRIFE_MODEL_MIRROR`` (a base URL serving the same file names), if set."""
+    """Apply ``$VSRIFE_MODEL_MIRROR`` (a base URL serving the same file names, or a local folder), if set."""
     mirror = os.environ.get("VSRIFE_MODEL_MIRROR")
-    return f"{mirror.rstrip('/')}/{url.rsplit('/', 1)[-1]}" if mirror else url
+    if not mirror:
+        return url
+    if "://" not in mirror:  # a folder (an offline copy of the release files): as a file:// URL
+        mirror = Path(mirror).expanduser().resolve().as_uri()
+    return f"{mirror.rstrip('/')}/{url.rsplit('/', 1)[-1]}"
 
 
 def _check_and_place(
@@ -215,7 +219,7 @@ def _fetch_url(
                         done += len(chunk)
                         if progress is not None:
                             progress(done, expected)
-            except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            except (urllib.error.URLError, TimeoutError, OSError, ValueError) as exc:  # ValueError: a malformed URL
                 raise FetchError(
                     f"could not download {url}: {exc}. Without network, download it elsewhere and run "
                     f"`vsrife models import FILE --model ...` or pass model_path=...; nothing was saved"
@@ -268,7 +272,11 @@ def import_file(path: Path, name: str, root: Path | None = None, *, file_name: s
     _make_folder(folder)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{file_name}.", suffix=".part", dir=folder)
     tmp = Path(tmp_name)
-    with os.fdopen(fd, "wb") as out, path.open("rb") as src:
-        shutil.copyfileobj(src, out, _CHUNK)
+    try:
+        with os.fdopen(fd, "wb") as out, path.open("rb") as src:
+            shutil.copyfileobj(src, out, _CHUNK)
+    except OSError as exc:  # a full disk: no hidden partial copy left in the store
+        tmp.unlink(missing_ok=True)
+        raise FetchError(f"could not copy {path} into {folder}: {exc.strerror or exc}; nothing was saved") from exc
     _check_and_place(tmp, info, wf, folder / file_name, str(path), layout_checked=True)
     return folder / file_name
