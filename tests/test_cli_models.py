@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import http.server
 import json
+import os
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,9 +17,9 @@ import torch
 from vsrife.models import get_model, layout, locate
 
 try:
-    from tests.test_cli_support import cli, leftovers
+    from tests.test_cli_support import cli, leftovers, vsrife_executable
 except ImportError:
-    from test_cli_support import cli, leftovers  # type: ignore[no-redef]
+    from test_cli_support import cli, leftovers, vsrife_executable  # type: ignore[no-redef]
 
 
 @pytest.fixture(scope="module")
@@ -134,3 +136,34 @@ def test_fetch_failures(capsys: pytest.CaptureFixture[str], model_store: Path, m
     assert locate("4.7") is None and leftovers(model_store / "4.7") == []
     code, _, err = cli(capsys, "models", "fetch", "paper")
     assert code == 1 and "no download address" in err and "ECCV2022-RIFE" in err
+
+
+def test_import_a_folder_verify_an_unhashed_file_and_a_closed_pipe(
+    capsys: pytest.CaptureFixture[str], model_store: Path, fake_v46: Path, tmp_path: Path
+) -> None:
+    """HD's three files import as the folder the README says to use (was "not a regular file"); a broken file
+    of a version without a published hash says so (was "expected None"); `vsrife models list | head` ends
+    quietly (was "[Errno 32] Broken pipe", exit 1)."""
+    from vsrife.arch import build_network
+
+    hd_folder = tmp_path / "RIFE_HD"
+    hd_folder.mkdir()
+    net = build_network(get_model("hd").spec)
+    for name, prefix in get_model("hd").spec.files:
+        torch.save({f"module.{k.removeprefix(prefix)}": v for k, v in net.state_dict().items() if k.startswith(prefix)},
+                   hd_folder / name)  # fmt: skip
+    code, out, err = cli(capsys, "models", "import", hd_folder, "--model", "hd")
+    assert code == 0, err
+    assert sorted(p.name for p in (model_store / "hd").iterdir()) == ["contextnet.pkl", "flownet.pkl", "unet.pkl"]
+    code, _, err = cli(capsys, "models", "import", tmp_path, "--model", "4.6")
+    assert code == 2 and "holds none of 4.6's files (flownet.pkl)" in err
+
+    assert cli(capsys, "models", "import", fake_v46, "--model", "4.6")[0] == 0
+    (model_store / "4.6" / "flownet.pkl").write_bytes(fake_v46.read_bytes()[:5000])
+    code, out, _ = cli(capsys, "models", "verify", "4.6")
+    assert code == 1 and "does not load as 4.6 (no published sha256)" in out and "None" not in out
+
+    env = {**os.environ, "VSRIFE_MODEL_DIR": str(model_store)}
+    command = f"'{vsrife_executable()}' models list | head -1"
+    proc = subprocess.run(command, shell=True, capture_output=True, text=True, env=env)
+    assert proc.stdout.startswith("NAME") and "Broken pipe" not in proc.stderr and "Traceback" not in proc.stderr

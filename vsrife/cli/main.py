@@ -9,6 +9,7 @@ printed as ``vsrife: error: ...`` without a traceback (``VSRIFE_DEBUG=1`` shows 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import signal
@@ -103,6 +104,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, _Terminated):  # 128 + the signal, as a shell reports it (143 for SIGTERM)
             return 128 + exc.args[0] if exc.args and isinstance(exc.args[0], int) else EXIT_TERMINATED
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `vsrife models list | head`: the reader has all it wanted
+        with contextlib.suppress(OSError):  # stop Python's own complaint about flushing stdout at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as exc:  # e.g. no permission to write beside OUT, disk full
         return _report(exc, EXIT_FAILURE)
     except Exception as exc:

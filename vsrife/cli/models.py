@@ -40,7 +40,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     q.set_defaults(run=run_path)
 
     q = msub.add_parser("import", help="store hand-downloaded checkpoint file(s) as a version, after checking them")
-    q.add_argument("files", metavar="FILE", nargs="+", help="flownet.pkl (HD/HD v2: also contextnet.pkl, unet.pkl)")
+    q.add_argument(
+        "files",
+        metavar="FILE",
+        nargs="+",
+        help="flownet.pkl (HD/HD v2: also contextnet.pkl, unet.pkl), or a folder holding them",
+    )
     q.add_argument("--model", required=True, help="the version the file(s) belong to")
     q.set_defaults(run=run_import)
 
@@ -110,8 +115,10 @@ def _print_statuses(name: str) -> tuple[bool, bool]:
     statuses = verify(name)
     for s in statuses:
         detail = f"sha256 {s.sha256}" if s.sha256 else ""
-        if s.state == "mismatch":
-            detail = f"sha256 {s.sha256}, expected {s.expected}"
+        if s.state == "mismatch":  # a published hash differs, or (none published) the file no longer loads
+            detail = f"sha256 {s.sha256}, " + (
+                f"expected {s.expected}" if s.expected else f"does not load as {name} (no published sha256)"
+            )
         print(f"{name:12} {s.state:13} {s.path}  {detail}".rstrip())
     return any(s.state == "mismatch" for s in statuses), any(s.state == "missing" for s in statuses)
 
@@ -193,8 +200,17 @@ def run_import(args: argparse.Namespace) -> int:
     name = check_model(args.model)
     model = get_model(name)
     names = [f.name for f in model.files]
-    for raw in args.files:
-        path = input_file(raw, "checkpoint")
+    paths: list[Path] = []
+    for raw in args.files:  # a folder stands for the version's files in it (HD's three files)
+        folder = Path(raw)
+        if folder.is_dir():
+            found = [folder / n for n in names if (folder / n).is_file()]
+            if not found:
+                raise UsageError(f"folder {folder} holds none of {name}'s files ({', '.join(names)})")
+            paths += found
+        else:
+            paths.append(input_file(raw, "checkpoint"))
+    for path in paths:
         if path.name in names:
             file_name = path.name
         elif len(names) == 1:
