@@ -622,7 +622,22 @@ def test_segments_join_to_the_full_render(
     assert code == 1 and "frames 10..20 are missing" in err and "in order" in err
     code, _, err = cli(capsys, "join", parts[0], parts[1], "-o", tmp_path / "bad.mkv")
     assert code == 1 and "frames 21..31 are missing" in err
-    assert "vsrife_range" not in format_tags(joined)
+    assert "vsrife_range" not in format_tags(joined) and "vsrife_render" not in format_tags(joined)
+    # a part rendered with another model or scale does not join (it joined: the video changed mid-way);
+    # another device or precision does (parts spread over machines)
+    mixed = tmp_path / "mixed2.mkv"
+    code, _, err = cli(capsys, "interpolate", src, "-o", mixed, "--codec", "ffv1", "--segment", "2/3", "--scale",
+                       "0.5", "--precision", "fp32", *FAST)  # fmt: skip
+    assert code == 0, err
+    code, _, err = cli(capsys, "join", parts[0], mixed, parts[2], "-o", tmp_path / "bad.mkv")
+    assert code == 1 and "was rendered with other settings" in err and "scale 1.0 vs 0.5" in err, err
+    assert "precision" not in err
+    same = tmp_path / "same2.mkv"
+    code, _, err = cli(capsys, "interpolate", src, "-o", same, "--codec", "ffv1", "--segment", "2/3", "--precision",
+                       "fp32", "--model", "3.6", *FAST)  # fmt: skip
+    assert code == 0, err
+    assert cli(capsys, "join", parts[0], same, parts[2], "-o", tmp_path / "fp32.mkv")[0] == 0
+    (tmp_path / "fp32.mkv").unlink()
 
     # --frames A:B is a slice of the full render's output frames (B exclusive)
     piece = tmp_path / "piece.mkv"

@@ -28,7 +28,7 @@ from vsrife.cli.common import (
     warn,
 )
 from vsrife.cli.errors import CliError, UsageError
-from vsrife.cli.join import RANGE_TAG
+from vsrife.cli.join import RANGE_TAG, RENDER_TAG
 from vsrife.cli.output import AtomicOutput, check_output
 
 if TYPE_CHECKING:
@@ -168,6 +168,27 @@ def _progressive(src: Path, clip: vs.VideoNode, assume: bool) -> vs.VideoNode:
     return clip
 
 
+_RENDER_OPTIONS = ("scale", "ensemble", "sc", "sc_threshold", "sc_method", "on_cut", "skip", "skip_threshold",
+                   "timestep_mode")  # fmt: skip
+"""Filter options that change the pixels of a render (device, precision, threads, compile, trt do not:
+parts rendered on different machines must still join)."""
+
+
+def _render_settings(src: Path, kwargs: dict[str, object], out: vs.VideoNode) -> str:
+    """What :data:`RENDER_TAG` records of a partial render: ``key=value`` pairs joined by ``;``."""
+    from vsrife.models.registry import DEFAULT_MODEL
+
+    model = kwargs.get("model") or ("-" if kwargs.get("model_path") else DEFAULT_MODEL)
+    model_file = kwargs.get("model_path")
+    if model_file:  # which weights: a file's name and size (hashing gigabytes per part would cost too much)
+        path = Path(str(model_file))
+        size = sum(f.stat().st_size for f in path.iterdir() if f.is_file()) if path.is_dir() else path.stat().st_size
+        model = f"{model}@{path.name}:{size}"
+    items = {"source": f"{src.name}:{src.stat().st_size}", "model": model, "fps": f"{out.fps_num}/{out.fps_den}"}
+    items |= {k: str(kwargs[k]) for k in _RENDER_OPTIONS if k in kwargs}
+    return ";".join(f"{k}={str(v).replace(';', ',')}" for k, v in items.items())
+
+
 def run(args: argparse.Namespace) -> int:
     import vapoursynth as vs
 
@@ -262,6 +283,7 @@ def run(args: argparse.Namespace) -> int:
     ]
     if partial:  # tagged, so that `vsrife join` can check the parts' order and completeness
         cmd += ["-map_chapters", "-1", "-metadata", f"{RANGE_TAG}={start}:{stop}/{total}"]
+        cmd += ["-metadata", f"{RENDER_TAG}={_render_settings(src, kwargs, rife)}"]
     else:
         cmd += ["-map_chapters", "1"]
     # (no -map_metadata:s mapping: it would stop ffmpeg copying the audio/subtitle streams' own tags)

@@ -24,10 +24,23 @@ from vsrife.cli.common import info, input_file, warn
 from vsrife.cli.errors import CliError
 from vsrife.cli.output import AtomicOutput, check_output
 
-__all__ = ["RANGE_TAG", "PartInfo", "add_parser", "check_tiling", "parse_range_tag", "probe_part", "run"]
+__all__ = [
+    "RANGE_TAG",
+    "RENDER_TAG",
+    "PartInfo",
+    "add_parser",
+    "check_settings",
+    "check_tiling",
+    "parse_range_tag",
+    "probe_part",
+    "run",
+]
 
 RANGE_TAG = "vsrife_range"
 """Container tag of partial renders: ``"start:stop/total"`` output frames (stop exclusive)."""
+RENDER_TAG = "vsrife_render"
+"""Container tag of partial renders: what decides their pixels (source, model, rate, interpolation options;
+not device or precision: parts rendered on different machines join), ``key=value`` pairs joined by ``;``."""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -58,6 +71,8 @@ class PartInfo:
     """``codec_type:codec_name`` of each non-video stream, in order (audio, subtitles...)."""
     range: tuple[int, int, int] | None = None
     """(start, stop, total) output frames, from the tag ``vsrife interpolate`` writes into partial renders."""
+    render: str | None = None
+    """The :data:`RENDER_TAG` of a partial render (None in files from earlier versions)."""
 
     @property
     def signature(self) -> tuple[str, int, int, str, Fraction]:
@@ -90,6 +105,7 @@ def probe_part(path: Path) -> PartInfo:
         int(v.get("nb_read_packets", 0)),
         tuple(f"{s.get('codec_type')}:{s.get('codec_name')}" for s in streams if s is not v),
         parse_range_tag(tags.get(RANGE_TAG)),
+        tags.get(RENDER_TAG) or None,
     )
 
 
@@ -97,6 +113,24 @@ def parse_range_tag(text: str | None) -> tuple[int, int, int] | None:
     """``"10:21/32"`` -> (10, 21, 32); None for a missing or malformed tag."""
     m = re.fullmatch(r"(\d+):(\d+)/(\d+)", (text or "").strip())
     return (int(m.group(1)), int(m.group(2)), int(m.group(3))) if m else None
+
+
+def check_settings(parts: list[Path], infos: list[PartInfo]) -> None:
+    """Parts must come from one render: the same source, model, rate and interpolation options (their tags)."""
+    first = next(((p, pi.render) for p, pi in zip(parts, infos, strict=True) if pi.render), None)
+    if first is None:
+        return
+    base = dict(item.partition("=")[::2] for item in first[1].split(";"))
+    for p, pi in zip(parts, infos, strict=True):
+        if pi.render is None or pi.render == first[1]:
+            continue
+        other = dict(item.partition("=")[::2] for item in pi.render.split(";"))
+        diffs = [f"{k} {base.get(k, '-')} vs {other.get(k, '-')}" for k in dict.fromkeys([*base, *other])
+                 if base.get(k) != other.get(k)]  # fmt: skip
+        raise CliError(
+            f"{p} was rendered with other settings than {first[0]} ({'; '.join(diffs)}); a joined video would "
+            "change mid-way: render the parts with one setting"
+        )
 
 
 def check_tiling(parts: list[Path], infos: list[PartInfo]) -> None:
@@ -158,6 +192,7 @@ def run(args: argparse.Namespace) -> int:
                     f"{p} has other audio/subtitle streams than {parts[0]} ({', '.join(pi.other_streams) or 'none'} "
                     f"vs {', '.join(first.other_streams) or 'none'}); join with --audio-from SOURCE instead"
                 )
+    check_settings(parts, infos)
     check_tiling(parts, infos)
     total = sum(pi.frames for pi in infos)
 
@@ -192,7 +227,7 @@ def run(args: argparse.Namespace) -> int:
                 warn("the parts' own non-video streams are replaced by those of --audio-from")
         else:
             cmd += ["-map", "0", "-c", "copy"]
-        cmd += ["-c:v", "copy", "-metadata", f"{RANGE_TAG}="]  # the parts' range tag does not describe the whole
+        cmd += ["-c:v", "copy", "-metadata", f"{RANGE_TAG}=", "-metadata", f"{RENDER_TAG}="]  # (tags of parts)
         # as a full render: HEVC tagged for Apple's players, QuickTime keys kept, the timecode at the new rate
         cmd += ffmpeg.codec_tag_args(first.codec, out, [])
         family = ffmpeg.container_family(out)
