@@ -132,10 +132,13 @@ def test_fetch_with_progress_from_a_mirror(
 
 def test_fetch_failures(capsys: pytest.CaptureFixture[str], model_store: Path, mirror: str) -> None:
     code, _, err = cli(capsys, "models", "fetch", "4.7", "--no-progress")  # the mirror does not have it
-    assert code == 1 and "could not download" in err and "vsrife models import" in err and "Traceback" not in err
+    assert code == 1 and "could not download" in err and "Traceback" not in err
+    assert "`vsrife models import FILE --model 4.7`" in err
+    assert "model-path" not in err and "model_path" not in err  # an option `models fetch` does not have
     assert locate("4.7") is None and leftovers(model_store / "4.7") == []
     code, _, err = cli(capsys, "models", "fetch", "paper")
     assert code == 1 and "no download address" in err and "ECCV2022-RIFE" in err
+    assert "`vsrife models import FILE --model paper`" in err and "model-path" not in err and "model_path" not in err
 
 
 def test_import_a_folder_verify_an_unhashed_file_and_a_closed_pipe(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from vsrife.cli.common import check_model, info, input_file, progress_bar, warn
 from vsrife.cli.errors import CliError, UsageError
 
-__all__ = ["add_parser"]
+__all__ = ["add_parser", "fetch_error_message"]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -48,6 +49,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     q.add_argument("--model", required=True, help="the version the file(s) belong to")
     q.set_defaults(run=run_import)
+
+
+def fetch_error_message(exc: Exception, name: str) -> str:
+    """The store's fetch error for model ``name`` as the command line says it.
+
+    The library suggests ``model_path=...``, which neither ``models fetch`` nor ``eval`` has; the
+    command line's way is ``vsrife models import FILE --model NAME`` (the name filled in).
+    """
+    message = str(exc).replace("(or pass model_path=...)", f"(or run `vsrife models import FILE --model {name}`)")
+    message = re.sub(r",? or pass model_path=[^\s;)]*", "", message)
+    return message.replace("--model ...`", f"--model {name}`")
 
 
 def _status(name: str) -> tuple[bool, str]:
@@ -145,7 +157,7 @@ def run_fetch(args: argparse.Namespace) -> int:
     try:
         folder = fetch(name, force=args.force, progress=progress)
     except FetchError as exc:
-        raise CliError(str(exc)) from None
+        raise CliError(fetch_error_message(exc, name)) from None
     finally:
         if bar is not None:
             bar.close()

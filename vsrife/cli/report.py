@@ -102,6 +102,8 @@ def render_html(results: dict[str, Any]) -> str:
     plots = "".join(f"<h2>{e(title)}</h2><img alt='{e(title)}' src='{src}'>" for title, src in _plots(results))
     th = results["thresholds"]
     w, h = results["size"]
+    # MVTools takes YUV: RGB video gets a lossless YUV444P16 copy (see vsrife.cli.evaluate._mvtools_source)
+    mv_input = f" (motion search on {e(results['mvtools_input'])})" if results.get("mvtools_input") else ""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>vsrife eval: {e(results["video"])}</title>
 <style>{_CSS}</style></head><body>
@@ -116,7 +118,7 @@ cut (PSNR &lt; {th["cut_db"]:.0f} dB).</p>
 <table><tr><th>method</th><th>PSNR (dB)</th><th>SSIM</th><th>PSNR vs average</th><th>SSIM vs average</th>
 <th>ms / frame</th></tr>{"".join(rows)}</table>
 <p>Baselines: <code>average</code> = mean of the two neighbours, <code>repeat</code> = frame k,
-<code>mvtools</code> = MVTools FlowFPS at 2x.</p>
+<code>mvtools</code> = MVTools FlowFPS at 2x{mv_input}.</p>
 {plots}
 <h2>All triplets (PSNR dB / SSIM)</h2>
 <table><tr><th>k</th><th>neighbours dB</th>{head}</tr>{"".join(trows)}</table>
