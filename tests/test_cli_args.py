@@ -499,3 +499,37 @@ def test_help_is_plain_text(capsys: pytest.CaptureFixture[str], command: str) ->
     code, out, _ = cli(capsys, *command.split(), "--help")
     assert code == 0 and "usage: vsrife" in out
     assert "``" not in out and not re.search(r":(class|func|meth|mod):`", out), out
+
+
+def test_errors_reach_the_exit_status_when_the_terminal_is_gone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a hangup stderr is a closed terminal: printing the message raised OSError and the exit status
+    was 1 instead of the error's own."""
+    from vsrife.cli import main as main_module
+    from vsrife.cli.errors import UsageError
+
+    class Gone:
+        def write(self, text: str) -> int:
+            raise OSError(5, "Input/output error")
+
+        def flush(self) -> None:
+            raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(main_module.sys, "stderr", Gone())
+    assert main_module._report(UsageError("x"), 2) == 2
+
+
+def test_render_settings_name_the_weights_read(tmp_path: Path) -> None:
+    """A part rendered with --model-path FOLDER and one with --model-path FOLDER/flownet.pkl are one render
+    (recorded as different weights, join refused them); stray files in the folder do not count."""
+    from vsrife.cli.interpolate import _render_settings
+
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    (folder / "flownet.pkl").write_bytes(b"0" * 100)
+    source = tmp_path / "in.mkv"
+    source.write_bytes(b"video")
+    clip = argparse.Namespace(fps_num=50, fps_den=1)
+    by_folder = _render_settings(source, {"model_path": str(folder), "scale": 1.0}, clip)  # type: ignore[arg-type]
+    (folder / "notes.txt").write_text("a stray file")
+    by_file = _render_settings(source, {"model_path": str(folder / "flownet.pkl"), "scale": 1.0}, clip)  # type: ignore[arg-type]
+    assert by_folder == by_file and "flownet.pkl:100" in by_file and "scale=1.0" in by_file

@@ -396,7 +396,7 @@ def test_hdr10_source_keeps_its_mastering_metadata(
 
 
 def test_sources_that_need_a_word_before_any_work(
-    capsys: pytest.CaptureFixture[str], media: dict[str, Path], tmp_path: Path
+    capsys: pytest.CaptureFixture[str], media: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Raw streams without timestamps render (they failed in the timestamp check); interlaced, size-changing
     and audio-only sources get a message naming the problem and the way out (not a traceback at frame 1)."""
@@ -415,6 +415,16 @@ def test_sources_that_need_a_word_before_any_work(
     assert not (tmp_path / "i.mkv").exists()
     code, _, err = cli(capsys, "interpolate", interlaced, "-o", tmp_path / "i.mkv", "--assume-progressive", *FAST)
     assert code == 0, err
+    # interlaced only later in the file (broadcast .ts, DVDs): found up front too, not at the first such frame
+    halves = [tmp_path / "progressive.ts", tmp_path / "fields.ts"]
+    ffmpeg("-i", carphone, "-frames:v", "4", "-an", "-c:v", "libx264", "-f", "mpegts", halves[0])
+    ffmpeg("-i", carphone, "-frames:v", "4", "-an", "-c:v", "libx264", "-flags", "+ildct+ilme", "-x264opts",
+           "tff=1", "-field_order", "tt", "-f", "mpegts", halves[1])  # fmt: skip
+    (tmp_path / "halves.txt").write_text("".join(f"file '{p}'\n" for p in halves))
+    mixed = tmp_path / "mixed.ts"
+    ffmpeg("-f", "concat", "-safe", "0", "-i", tmp_path / "halves.txt", "-c", "copy", mixed)
+    code, _, err = cli(capsys, "interpolate", mixed, "-o", tmp_path / "m.mkv", *FAST)
+    assert code == 1 and "is interlaced" in err and "--assume-progressive" in err and "RIFE: frame" not in err, err
 
     parts = []
     for k, size in enumerate(("96x80", "128x96")):
@@ -429,8 +439,14 @@ def test_sources_that_need_a_word_before_any_work(
 
     alpha = tmp_path / "alpha.mkv"
     ffmpeg("-i", carphone, "-frames:v", "3", "-an", "-pix_fmt", "yuva420p", "-c:v", "ffv1", alpha)
+    from vsrife.engine import Interpolator
+
+    runs: list[None] = []
+    real = Interpolator.interpolate_prepared
+    monkeypatch.setattr(Interpolator, "interpolate_prepared", lambda *a, **k: (runs.append(None), real(*a, **k))[1])
     code, _, err = cli(capsys, "interpolate", alpha, "-o", tmp_path / "alpha_out.mkv", "--codec", "ffv1", *FAST)
     assert code == 0 and "has an alpha channel (transparency); the output holds the colour only" in err, err
+    assert len(runs) == 2  # the colour of the two generated frames only: the masks the output drops are not made
 
     audio = tmp_path / "audio.m4a"
     ffmpeg("-f", "lavfi", "-i", "sine=d=0.5", "-c:a", "aac", audio)

@@ -269,6 +269,8 @@ def test_valid_arguments_build_through_both_entry_points() -> None:
         assert out.num_frames == 25 and out.fps == vs.core.std.BlankClip(fpsnum=125, fpsden=2).fps
         out = entry(clip, fps_num=60, fps_den=1)
         assert (out.fps.numerator, out.fps.denominator) == (60, 1)
+        # an empty cache folder (an unset environment variable passed on) means the default one
+        assert entry(clip, trt_cache_dir="").num_frames == 20
 
 
 @pytest.mark.parametrize("namespace", ["rife", "vsrife"])

@@ -86,7 +86,7 @@ def open_source(path: Path) -> vs.VideoNode:
         clip = open_video(path)
     except vs.Error as exc:
         detail = str(exc).strip()
-        if "Invalid track index" in detail or "No video track" in detail.lower():
+        if "Invalid track index" in detail or "no video track" in detail.lower():
             raise CliError(f"{path} has no video stream") from None
         raise CliError(f"cannot read {path} as a video (BestSource: {detail})") from None
     if clip.format is None or clip.format.color_family == vs.UNDEFINED or clip.width == 0 or clip.height == 0:

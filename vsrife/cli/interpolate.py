@@ -157,7 +157,10 @@ def _progressive(src: Path, clip: vs.VideoNode, assume: bool) -> vs.VideoNode:
 
     if assume:
         return vs.core.std.SetFieldBased(clip, 0)
-    field_based = clip.get_frame(0).props.get("_FieldBased", 0)
+    # a few frames across the file: broadcast .ts and DVDs mix progressive and interlaced stretches
+    last = clip.num_frames - 1
+    samples = sorted({0, last // 4, last // 2, 3 * last // 4, last})
+    field_based = next((f for n in samples if (f := clip.get_frame(n).props.get("_FieldBased", 0)) in (1, 2)), 0)
     if field_based in (1, 2):
         raise CliError(
             f"{src} is interlaced (its decoder says so: _FieldBased={field_based}): interpolating combed frames "
@@ -180,10 +183,11 @@ def _render_settings(src: Path, kwargs: dict[str, object], out: vs.VideoNode) ->
 
     model = kwargs.get("model") or ("-" if kwargs.get("model_path") else DEFAULT_MODEL)
     model_file = kwargs.get("model_path")
-    if model_file:  # which weights: a file's name and size (hashing gigabytes per part would cost too much)
-        path = Path(str(model_file))
-        size = sum(f.stat().st_size for f in path.iterdir() if f.is_file()) if path.is_dir() else path.stat().st_size
-        model = f"{model}@{path.name}:{size}"
+    if model_file:  # which weights: the files read, by name and size (hashing gigabytes per part costs too much)
+        from vsrife.models.loading import resolve_files
+
+        files = resolve_files(str(model_file)).values()
+        model = f"{model}@" + ",".join(f"{f.name}:{f.stat().st_size}" for f in files)
     items = {"source": f"{src.name}:{src.stat().st_size}", "model": model, "fps": f"{out.fps_num}/{out.fps_den}"}
     items |= {k: str(kwargs[k]) for k in _RENDER_OPTIONS if k in kwargs}
     return ";".join(f"{k}={str(v).replace(';', ',')}" for k, v in items.items())
@@ -236,8 +240,8 @@ def run(args: argparse.Namespace) -> int:
     vargs += ffmpeg.codec_tag_args(encoder.name, out, vargs)
     ffmpeg.check_encoding(out, vargs, clip.width, clip.height)
 
-    try:
-        rife = vs.core.rife.RIFE(clip, **kwargs)  # the registered plugin: the path scripts take
+    try:  # (without the source's alpha: the output holds colour only, the filter need not interpolate masks)
+        rife = vs.core.rife.RIFE(vs.core.std.RemoveFrameProps(clip, "_Alpha"), **kwargs)  # the plugin scripts use
     except vs.Error as exc:
         raise CliError(str(exc)) from None
     if rife.num_frames != total:

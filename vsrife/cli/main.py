@@ -69,6 +69,7 @@ _OPTION_NAMES = (
     (re.compile(r"\bon_cut\b"), "--on-cut"),
     (re.compile(r"\btorch_compile\b"), "--compile"),
     (re.compile(r"\btrt_cache_dir\b"), "--trt-cache-dir"),
+    (re.compile(r"core\.std\.SetFieldBased\(clip, 0\)"), "--assume-progressive"),
 )
 
 
@@ -83,7 +84,8 @@ def cli_wording(message: str) -> str:
 def _report(exc: BaseException, code: int) -> int:
     if os.environ.get("VSRIFE_DEBUG"):
         traceback.print_exc()
-    print(f"vsrife: error: {cli_wording(str(exc))}", file=sys.stderr)
+    with contextlib.suppress(OSError):  # no terminal any more (a hangup): the exit status still tells
+        print(f"vsrife: error: {cli_wording(str(exc))}", file=sys.stderr)
     return code
 
 
@@ -100,7 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as exc:
         return _report(exc, exc.exit_code)
     except KeyboardInterrupt as exc:
-        print("\nvsrife: interrupted; no partial output left behind", file=sys.stderr)
+        with contextlib.suppress(OSError):  # after a hangup the terminal is gone: printing fails
+            print("\nvsrife: interrupted; no partial output left behind", file=sys.stderr)
         if isinstance(exc, _Terminated):  # 128 + the signal, as a shell reports it (143 for SIGTERM)
             return 128 + exc.args[0] if exc.args and isinstance(exc.args[0], int) else EXIT_TERMINATED
         return EXIT_INTERRUPTED

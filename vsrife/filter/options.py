@@ -142,5 +142,8 @@ class FilterOptions:
             threads=thread_count,
             torch_compile=_flag("torch_compile", torch_compile),
             trt=_flag("trt", trt),
-            trt_cache_dir=None if trt_cache_dir is None else _path("trt_cache_dir", trt_cache_dir),
+            # "" (an unset environment variable passed on) means the default folder, as before
+            trt_cache_dir=None
+            if trt_cache_dir is None or trt_cache_dir in ("", b"")
+            else _path("trt_cache_dir", trt_cache_dir),
         )
