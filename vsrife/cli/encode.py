@@ -295,39 +295,43 @@ class HdrMetadata:
         )
         return meta if meta.primaries or meta.light_level else None
 
-    def x265(self) -> list[str]:
-        """x265's ``master-display`` (chromaticity in 1/50000, luminance in 1/10000 cd/m²) and ``max-cll``."""
+    def params(self, syntax: HdrSyntax) -> list[str]:
+        """The encoder library's mastering-display and content-light parameters, in ``syntax``."""
         out = []
         if self.primaries and self.white_point and self.luminance:
             (r, g, b), wp = self.primaries, self.white_point
 
             def xy(p: tuple[float, float]) -> str:
-                return f"({round(p[0] * 50000)},{round(p[1] * 50000)})"
+                return f"({syntax.chromaticity(p[0])},{syntax.chromaticity(p[1])})"
 
-            hi, lo = (round(v * 10000) for v in self.luminance)
-            out.append(f"master-display=G{xy(g)}B{xy(b)}R{xy(r)}WP{xy(wp)}L({hi},{lo})")
+            hi, lo = (syntax.luminance(v) for v in self.luminance)
+            out.append(f"{syntax.display}=G{xy(g)}B{xy(b)}R{xy(r)}WP{xy(wp)}L({hi},{lo})")
         if self.light_level:
-            out.append(f"max-cll={self.light_level[0]},{self.light_level[1]}")
-        return out
-
-    def svtav1(self) -> list[str]:
-        """SVT-AV1's ``mastering-display`` (plain numbers) and ``content-light``."""
-        out = []
-        if self.primaries and self.white_point and self.luminance:
-            (r, g, b), wp = self.primaries, self.white_point
-
-            def xy(p: tuple[float, float]) -> str:
-                return f"({p[0]:.5g},{p[1]:.5g})"
-
-            hi, lo = self.luminance
-            out.append(f"mastering-display=G{xy(g)}B{xy(b)}R{xy(r)}WP{xy(wp)}L({hi:.6g},{lo:.6g})")
-        if self.light_level:
-            out.append(f"content-light={self.light_level[0]},{self.light_level[1]}")
+            out.append(f"{syntax.light}={self.light_level[0]},{self.light_level[1]}")
         return out
 
 
-# encoder -> (its ffmpeg option for encoder-library parameters, the parameter a user may have set already)
-_HDR_PARAMS = {"libx265": ("-x265-params", "x265"), "libsvtav1": ("-svtav1-params", "svtav1")}
+@dataclass(frozen=True)
+class HdrSyntax:
+    """How an encoder library spells HDR10 metadata: its ffmpeg option, parameter names and number formats."""
+
+    option: str
+    display: str
+    light: str
+    chromaticity: Callable[[float], str]
+    luminance: Callable[[float], str]
+
+
+_HDR_SYNTAX = {
+    # x265: chromaticity in 1/50000, luminance in 1/10000 cd/m²
+    "libx265": HdrSyntax(
+        "-x265-params", "master-display", "max-cll", lambda v: f"{round(v * 50000)}", lambda v: f"{round(v * 10000)}"
+    ),
+    # SVT-AV1: plain numbers
+    "libsvtav1": HdrSyntax(
+        "-svtav1-params", "mastering-display", "content-light", lambda v: f"{v:.5g}", lambda v: f"{v:.6g}"
+    ),
+}
 
 
 def hdr_args(props: vs.FrameProps | dict[str, object], video: list[str]) -> tuple[list[str], list[str]]:
@@ -342,13 +346,13 @@ def hdr_args(props: vs.FrameProps | dict[str, object], video: list[str]) -> tupl
     if meta is None:
         return video, []
     encoder = video[video.index("-c:v") + 1] if "-c:v" in video else ""
-    if encoder not in _HDR_PARAMS:
+    syntax = _HDR_SYNTAX.get(encoder)
+    if syntax is None:
         return video, [
             f"the source's HDR10 metadata (mastering display, content light level) is not written by {encoder}: "
             "use --codec libx265 or libsvtav1 to keep it"
         ]
-    option, kind = _HDR_PARAMS[encoder]
-    ours = meta.x265() if kind == "x265" else meta.svtav1()
+    option, ours = syntax.option, meta.params(syntax)
     out = list(video)
     if option in out[:-1]:  # the user's own parameters: add ours where they set none of the same name
         i = len(out) - 1 - out[::-1].index(option)  # ffmpeg uses the last one
