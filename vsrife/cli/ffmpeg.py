@@ -148,20 +148,28 @@ def probe_streams(path: Path) -> list[Stream]:
     return out
 
 
+def _test_write(out: Path, args: list[str]) -> str | None:
+    """Run ``ffmpeg ARGS`` into a temporary file of ``out``'s type: None if it works, else ffmpeg's reason.
+
+    Run in the user's folder, as the render: relative paths in --encoder-args (``-vf subtitles=subs.srt``)
+    resolve the same way.
+    """
+    with tempfile.TemporaryDirectory(prefix="vsrife-check-") as work:
+        cmd = [executable("ffmpeg"), *QUIET, *args, str(Path(work) / f"probe{out.suffix}")]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode == 0:
+        return None
+    lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
+    return "; ".join(lines[-3:]) if lines else f"exit status {proc.returncode}"
+
+
 def check_encoding(out: Path, video_args: list[str], width: int, height: int) -> None:
     """Encode one grey frame of the output's size into a file like ``out`` with ``video_args``: a codec the
     container cannot hold (libx264 in .webm), options the encoder refuses or a size it cannot take are usage
     errors now, not after the model loaded and the frames were interpolated."""
-    with tempfile.TemporaryDirectory(prefix="vsrife-check-") as work:
-        probe = Path(work) / f"probe{out.suffix}"
-        cmd = [executable("ffmpeg"), *QUIET, "-f", "lavfi", "-i", f"color=c=gray:s={width}x{height}:r=25:d=0.04",
-               "-frames:v", "1", *video_args, str(probe)]  # fmt: skip
-        # in the user's folder, as the render: relative paths in --encoder-args (-vf subtitles=subs.srt) resolve
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
-        detail = "; ".join(lines[-3:]) if lines else f"exit status {proc.returncode}"
-        raise UsageError(f"ffmpeg cannot write {out.name} with {' '.join(video_args)}: {detail}")
+    reason = _test_write(out, [*grey_frame((width, height)), "-frames:v", "1", *video_args])
+    if reason is not None:
+        raise UsageError(f"ffmpeg cannot write {out.name} with {' '.join(video_args)}: {reason}")
 
 
 def probe_rate(path: Path) -> Fraction | None:
@@ -340,14 +348,8 @@ def mux_check(out: Path, video_input: list[str], video_args: list[str], source: 
     (a few tenths of a second per call)."""
 
     def check(stream_args: list[str]) -> str | None:
-        with tempfile.TemporaryDirectory(prefix="vsrife-mux-") as work:
-            cmd = [executable("ffmpeg"), *QUIET, *video_input, "-i", str(source), "-map", "0:v:0", "-frames:v", "1",
-                   *video_args, *stream_args, "-t", "0.2", str(Path(work) / f"probe{out.suffix}")]  # fmt: skip
-            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if proc.returncode == 0:
-            return None
-        lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
-        return "; ".join(lines[-2:]) if lines else f"exit status {proc.returncode}"
+        return _test_write(out, [*video_input, "-i", str(source), "-map", "0:v:0", "-frames:v", "1", *video_args,
+                                 *stream_args, "-t", "0.2"])  # fmt: skip
 
     return check
 
