@@ -20,6 +20,18 @@ def model_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture(scope="module")
+def official_v36() -> Path:
+    """The user's installed v3.6 flownet.pkl (fetched by scripts/setup.sh), found before ``model_store`` points
+    the store elsewhere (module scope: set up before any test's environment changes)."""
+    from vsrife.models import locate
+
+    folder = locate("3.6")
+    if folder is None:
+        pytest.skip("model 3.6 is not installed (run ./scripts/setup.sh or `vsrife models fetch 3.6`)")
+    return folder / "flownet.pkl"
+
+
+@pytest.fixture(scope="module")
 def single_thread() -> Iterator[None]:
     """One torch intra-op thread for a module (``pytestmark = pytest.mark.usefixtures("single_thread")``).
 

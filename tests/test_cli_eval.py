@@ -16,7 +16,6 @@ from helpers.checkpoints import seeded_checkpoint
 from vsrife.arch.winograd import winograd_available
 from vsrife.cli import evaluate
 from vsrife.engine.devices import cpu_has_native_bf16, cpu_prefers_winograd
-from vsrife.models import locate
 
 try:
     from tests.test_cli_support import cli, ffmpeg, make_bikes_eval, make_carphone
@@ -191,15 +190,6 @@ def test_eval_rgb_video_gets_mvtools_on_a_lossless_yuv_copy(
     back = vs.core.resize.Point(yuv, format=vs.RGB24, matrix_in=matrix)
     for n in range(clip.num_frames):
         assert torch.equal(evaluate._tensor(back.get_frame(n)), evaluate._tensor(rgb.get_frame(n)))
-
-
-@pytest.fixture(scope="module")
-def official_v36() -> Path:
-    """The user's installed v3.6 flownet.pkl, found before ``model_store`` points the store elsewhere."""
-    folder = locate("3.6")
-    if folder is None:
-        pytest.skip("model 3.6 is not installed (run ./scripts/setup.sh or `vsrife models fetch 3.6`)")
-    return folder / "flownet.pkl"
 
 
 def test_eval_checks_every_model_before_decoding(

@@ -23,15 +23,6 @@ except ImportError:
 
 
 @pytest.fixture(scope="module")
-def official_v36() -> Path:
-    """The real v3.6 flownet.pkl from the user's store (fetched by scripts/setup.sh), read before any env change."""
-    folder = locate("3.6")
-    if folder is None:
-        pytest.skip("model 3.6 is not installed (run ./scripts/setup.sh or `vsrife models fetch 3.6`)")
-    return folder / "flownet.pkl"
-
-
-@pytest.fixture(scope="module")
 def fake_v46(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A checkpoint in 4.6's official layout (``module.`` keys), random weights: the registry has no sha256 for it."""
     gen = torch.Generator().manual_seed(0)

@@ -250,7 +250,7 @@ def run(args: argparse.Namespace) -> int:
     tags_from = clip[0]
     if out_pix_fmt is not None:  # YUV <-> RGB by the frame props here, not by ffmpeg's BT.601 guess
         clip_out, tags_from = match_family(clip_out, out_pix_fmt), match_family(tags_from, out_pix_fmt)
-    pipe = pipe_format(vs.core.std.RemoveFrameProps(clip_out, "_Alpha"))  # (Y4M output refuses frames with one)
+    pipe = pipe_format(clip_out)  # (no _Alpha on it: removed before the filter; Y4M output refuses frames with one)
     props = tags_from.get_frame(0).props  # the output's colour tags (a source frame: no network run)
     if "_Alpha" in props:
         warnings.append(

@@ -168,7 +168,8 @@ def _ignored(spec: ArchSpec) -> tuple[str, ...]:
 
 def _problems(expected: dict[str, tuple[int, ...]], state: dict[str, Tensor], spec: ArchSpec) -> list[str]:
     """Human-readable differences between a file's tensors and an expected layout."""
-    got = {k: v for k, v in state.items() if not k.startswith(_ignored(spec))}
+    ignored = _ignored(spec)
+    got = {k: v for k, v in state.items() if not k.startswith(ignored)}
     missing = [k for k in expected if k not in got and not k.endswith(_OPTIONAL_SUFFIX)]
     unexpected = [k for k in got if k not in expected]
     shapes = [
